@@ -1,0 +1,130 @@
+/**
+ * The one small interface every database engine implements (one folder per engine, same file set).
+ * Engine differences are capability flags, not subclasses.
+ *
+ * Values: a connector hands rows over as `CellValue`s already in their exact form (see below), so the
+ * JSON encoder never has to guess a type and never loses a digit.
+ */
+
+export type ConfigFieldType = 'string' | 'integer' | 'boolean';
+
+export interface ConfigField {
+  name: string;
+  type: ConfigFieldType;
+  required: boolean;
+  secret: boolean;
+  default?: string | number | boolean;
+  description: string;
+}
+
+export interface ConnectorCapabilities {
+  /** How positional parameters are written in SQL: `$1, $2` or `?`. */
+  placeholders: 'dollar' | 'question';
+  /** The engine can stop a running statement on the server side (not just drop the client). */
+  serverCancel: boolean;
+  /** The configuration names a file under QRUN_FILE_ROOT rather than a network host. */
+  fileBased: boolean;
+}
+
+/** Already-valid JSON text spliced into the output as is: exact integers, exact floats, json columns. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * What a connector yields per cell, mapped by CONTRACT.md's value table:
+ * - null; boolean;
+ * - number: a double (NaN/±Infinity allowed; the encoder writes them as strings);
+ * - bigint: an integer of any width, written digit for digit;
+ * - string: text, and every type the contract renders as a string (numeric, date, time, timestamp, uuid, interval…);
+ * - Uint8Array: binary, written as base64;
+ * - JsonText: JSON text to splice in unchanged (json/jsonb values, or integer digits given as text by a driver);
+ * - CellValue[]: arrays.
+ */
+export type CellValue = null | boolean | number | bigint | string | Uint8Array | JsonText | CellValue[];
+
+/** A scalar bound to `$n` / `?`. Never spliced into the SQL text. */
+export type ParameterValue = null | boolean | number | string;
+
+export interface ColumnInfo {
+  /** The name the database gave the column (duplicates are resolved later, by the encoder). */
+  name: string;
+  /** The source type's name as the database spells it (`int8`, `numeric`, `BIGINT UNSIGNED`, `TIMESTAMP WITH TIME ZONE`). */
+  type: string;
+}
+
+export interface QueryStream {
+  /** Empty for statements that return no rows (INSERT, DDL, SET). */
+  columns: ColumnInfo[];
+  /** Batches of rows, each row one CellValue per column, in the query's order. Pulled, never pushed: back-pressure is free. */
+  rows: AsyncIterable<CellValue[][]>;
+}
+
+export interface StreamOptions {
+  /**
+   * Aborting stops the statement on the database itself (pg_cancel_backend, KILL QUERY, interrupt),
+   * releases the session, and makes the row iterator throw a QueryAbortedError.
+   */
+  signal: AbortSignal;
+  /** Rows per batch the connector aims for; a hint, not a promise. */
+  batchSize: number;
+}
+
+/** Settings a connector needs from the operator, not from the user's configuration. */
+export interface ConnectorContext {
+  /** File-based connectors may only open paths under this directory (already resolved, no symlinks). */
+  fileRoot: string;
+}
+
+export interface Connector<C extends object = Record<string, unknown>> {
+  /** The type id used in the API (`postgresql`, `mysql`, `sqlite`, `duckdb`). */
+  readonly type: string;
+  /** Human name (`PostgreSQL`). */
+  readonly name: string;
+  readonly capabilities: ConnectorCapabilities;
+  readonly configFields: readonly ConfigField[];
+
+  /**
+   * Engine-specific checks after the generic field validation (types, required, defaults, unknown fields),
+   * e.g. that a file path resolves under the file root. Throws AppError 400 naming the field.
+   * Returns the normalized configuration (e.g. the resolved path).
+   */
+  validateConfig(config: C, context: ConnectorContext): C;
+
+  /** Connects and runs a trivial query. Throws DatabaseError with the database's message. */
+  test(config: C, context: ConnectorContext): Promise<void>;
+
+  /**
+   * Runs one statement with a server-side cursor (or the engine's equivalent) and streams its rows.
+   * Rows never pile up in memory: at most about one batch is held at a time.
+   * Throws (at call time or from the iterator) DatabaseError for database errors and
+   * QueryAbortedError when the signal aborted it.
+   */
+  stream(
+    config: C,
+    sql: string,
+    parameters: readonly ParameterValue[],
+    options: StreamOptions,
+    context: ConnectorContext,
+  ): Promise<QueryStream>;
+}
+
+/** A database said no. `message` is the database's own, with credentials scrubbed. */
+export class DatabaseError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** The statement was stopped because its AbortSignal fired (cancel, timeout or shutdown). */
+export class QueryAbortedError extends Error {
+  constructor(readonly reason: unknown) {
+    super('The query was stopped.');
+    this.name = 'QueryAbortedError';
+  }
+}

@@ -1,0 +1,41 @@
+import type { CellValue, Connector, ConnectorContext } from '../../src/connectors/connector.js';
+
+/** One row of one query and the exact CellValues (and source type names) the connector must yield for it. */
+export interface ValueCase {
+  name: string;
+  sql: string;
+  expected: CellValue[];
+  /** Expected ColumnInfo.type per column, where the test wants to pin it. */
+  types?: string[];
+}
+
+/**
+ * What the shared connector suite needs to know about one engine (like Kysely's dialect loop):
+ * a new engine adds one fixture and gets every test in the suite for free.
+ */
+export interface EngineFixture {
+  /** The connector type id, e.g. `postgresql`. */
+  type: string;
+  connector: Connector;
+  /** Creates this test file's own database (or file) and returns a configuration that reaches it. */
+  setup(): Promise<{ config: Record<string, unknown>; context: ConnectorContext }>;
+  /** Drops what setup created. */
+  teardown(): Promise<void>;
+  /** A configuration that fails to authenticate, and the secret it carries; undefined for file engines. */
+  badCredentials?(): { config: Record<string, unknown>; secret: string };
+  sql: {
+    /** A query yielding n rows, one column `n` holding 1..n in order. */
+    series(n: number): string;
+    /** A statement that runs for about `seconds` seconds (for cancel tests). */
+    slow(seconds: number): string;
+    /** A statement with two positional parameters echoed back as columns `a`, `b`. */
+    twoParameters: string;
+  };
+  /** The engine's side of CONTRACT.md's value table (every type the engine has). */
+  valueCases: ValueCase[];
+  /**
+   * For engines with a server: how many statements containing `marker` are running on the server now
+   * (pg_stat_activity, SHOW PROCESSLIST), to prove a cancel really stopped the statement.
+   */
+  runningStatements?(marker: string): Promise<number>;
+}
