@@ -1,0 +1,126 @@
+import mysql from 'mysql2';
+import type { Connection, ConnectionOptions } from 'mysql2';
+import { scrubMessage } from '../config-fields.js';
+import { DatabaseError, QueryAbortedError } from '../connector.js';
+
+/** A mysql connection's configuration after the generic field validation. */
+export interface MysqlConfig {
+  hostname: string;
+  port: number;
+  database: string;
+  username: string;
+  password?: string;
+  ssl: boolean;
+}
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** The side connection that kills a statement must not hold up an abort for long. */
+const SIDE_TIMEOUT_MS = 5_000;
+
+/**
+ * UTC, so TIMESTAMP text is UTC; a generous net_write_timeout, because back-pressure may leave the
+ * server waiting on a slow consumer longer than the 60 s default before it gives up on the client.
+ */
+const SESSION_SQL = "SET time_zone = '+00:00', net_write_timeout = 3600";
+
+function connectionOptions(config: MysqlConfig, timeoutMs: number): ConnectionOptions {
+  return {
+    host: config.hostname,
+    port: config.port,
+    database: config.database,
+    user: config.username,
+    password: config.password ?? '',
+    ssl: config.ssl ? { rejectUnauthorized: true } : undefined,
+    connectTimeout: timeoutMs,
+    charset: 'utf8mb4',
+    timezone: 'Z',
+    // Exact forms: BIGINT and DECIMAL as digits, dates and JSON as the server's text.
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    decimalNumbers: false,
+    dateStrings: true,
+    jsonStrings: true,
+    multipleStatements: false,
+    // A user's SQL must never make qrun read its own files (LOAD DATA LOCAL INFILE).
+    flags: ['-LOCAL_FILES'],
+  };
+}
+
+/** A connected connection with the qrun session settings; destroyed again if anything fails. */
+export async function openMysqlConnection(
+  config: MysqlConfig,
+  timeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<Connection> {
+  const connection = mysql.createConnection(connectionOptions(config, timeoutMs));
+  // Fatal errors also reach the pending command; without a listener an idle one would crash the process.
+  connection.on('error', () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) =>
+      connection.connect((err) => (err ? reject(err) : resolve())),
+    );
+    await runSql(connection, SESSION_SQL);
+    return connection;
+  } catch (err) {
+    connection.destroy();
+    throw err;
+  }
+}
+
+/** Runs one statement and waits for it, discarding any rows. */
+export function runSql(connection: Connection, sql: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    connection.query(sql, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** COM_QUIT, so the server does not count an aborted client; destroy if that takes too long. */
+export function endMysqlConnection(connection: Connection): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      connection.destroy();
+      resolve();
+    }, SIDE_TIMEOUT_MS);
+    timer.unref();
+    connection.end(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Stops the statement running on `threadId` from a short-lived second connection. */
+export async function killMysqlQuery(config: MysqlConfig, threadId: number): Promise<void> {
+  const side = await openMysqlConnection(config, SIDE_TIMEOUT_MS);
+  try {
+    // threadId is the server's own integer, never user text.
+    await runSql(side, `KILL QUERY ${Math.trunc(threadId)}`);
+  } finally {
+    side.destroy();
+  }
+}
+
+/**
+ * The error a caller sees: QueryAbortedError when the signal fired, else a DatabaseError with the
+ * database's message (SQLSTATE, else the driver's code) and no credential in it.
+ */
+export function toMysqlError(err: unknown, config: MysqlConfig, signal?: AbortSignal): Error {
+  if (err instanceof QueryAbortedError || err instanceof DatabaseError) return err;
+  if (signal?.aborted) return new QueryAbortedError(signal.reason);
+  const e = (err ?? {}) as { sqlState?: unknown; code?: unknown; sqlMessage?: unknown };
+  const message = typeof e.sqlMessage === 'string' && e.sqlMessage ? e.sqlMessage : describeError(err);
+  const code = typeof e.sqlState === 'string' && e.sqlState ? e.sqlState : e.code;
+  const secrets = config.password ? [config.password] : [];
+  return new DatabaseError(
+    scrubMessage(message || 'The MySQL connection failed.', secrets),
+    typeof code === 'string' ? code : undefined,
+    { cause: err },
+  );
+}
+
+/** A readable sentence for any thrown value; Node's AggregateError (IPv4 + IPv6 refused) has none of its own. */
+function describeError(err: unknown): string {
+  if (err instanceof AggregateError && !err.message) {
+    return [...new Set(err.errors.map((e: unknown) => describeError(e)))].join('; ');
+  }
+  return err instanceof Error ? err.message : String(err);
+}

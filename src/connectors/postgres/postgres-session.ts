@@ -1,0 +1,118 @@
+import pg from 'pg';
+import type { ClientConfig, CustomTypesConfig } from 'pg';
+import { scrubMessage } from '../config-fields.js';
+import { DatabaseError, QueryAbortedError } from '../connector.js';
+
+/** A postgresql connection's configuration after the generic field validation. */
+export interface PgConfig {
+  hostname: string;
+  port: number;
+  database: string;
+  username: string;
+  password?: string;
+  ssl: boolean;
+}
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** Side connections (cancel, type lookup) must not hold up an abort for long. */
+const SIDE_TIMEOUT_MS = 5_000;
+
+/** Every value arrives as the server's exact text; postgres-values.ts decides what it becomes. */
+const rawText = (value: string) => value;
+export const RAW_TYPES: CustomTypesConfig = {
+  // pg-types' getTypeParser is overloaded per format; one identity parser serves them all.
+  getTypeParser: (() => rawText) as unknown as CustomTypesConfig['getTypeParser'],
+};
+
+/** Session settings that make the text forms predictable whatever the server's defaults are. */
+const SESSION_SQL =
+  "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';" +
+  " SET extra_float_digits = 3; SET bytea_output = 'hex'";
+
+function clientConfig(config: PgConfig, timeoutMs: number): ClientConfig {
+  const password = config.password ?? '';
+  return {
+    host: config.hostname,
+    port: config.port,
+    database: config.database,
+    user: config.username,
+    // A function, so pg never falls back to the operator's PGPASSWORD or ~/.pgpass.
+    password: () => password,
+    ssl: config.ssl ? { rejectUnauthorized: true } : false,
+    application_name: 'qrun',
+    connectionTimeoutMillis: timeoutMs,
+    keepAlive: true,
+    types: RAW_TYPES,
+  };
+}
+
+/** A connected client with the qrun session settings; closed again if anything fails. */
+export async function openPgClient(config: PgConfig, timeoutMs = CONNECT_TIMEOUT_MS): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(config, timeoutMs));
+  // Socket errors also reach the pending query; without a listener an idle one would crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(SESSION_SQL);
+    return client;
+  } catch (err) {
+    await endPgClient(client);
+    throw err;
+  }
+}
+
+/** The backend's process id, which pg knows but its type declarations do not show. */
+export function backendPid(client: pg.Client): number | null {
+  return (client as unknown as { processID: number | null }).processID ?? null;
+}
+
+/** Ends a client without waiting forever: pg destroys the socket when a query is still active. */
+export async function endPgClient(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SIDE_TIMEOUT_MS);
+    timer.unref();
+  });
+  await Promise.race([client.end().catch(() => undefined), gaveUp]);
+  clearTimeout(timer);
+}
+
+/** Runs `fn` on a short-lived side connection. */
+export async function withSideClient<T>(config: PgConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await openPgClient(config, SIDE_TIMEOUT_MS);
+  try {
+    return await fn(client);
+  } finally {
+    await endPgClient(client);
+  }
+}
+
+/** Stops whatever the backend `pid` is running; a no-op when it is idle. */
+export async function cancelPgBackend(config: PgConfig, pid: number): Promise<void> {
+  await withSideClient(config, (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
+}
+
+/**
+ * The error a caller sees: QueryAbortedError when the signal fired, else a DatabaseError with the
+ * database's message (SQLSTATE as code) and no credential in it.
+ */
+export function toPgError(err: unknown, config: PgConfig, signal?: AbortSignal): Error {
+  if (err instanceof QueryAbortedError || err instanceof DatabaseError) return err;
+  if (signal?.aborted) return new QueryAbortedError(signal.reason);
+  const message = describeError(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const secrets = config.password ? [config.password] : [];
+  return new DatabaseError(
+    scrubMessage(message || 'The PostgreSQL connection failed.', secrets),
+    typeof code === 'string' ? code : undefined,
+    { cause: err },
+  );
+}
+
+/** A readable sentence for any thrown value; Node's AggregateError (IPv4 + IPv6 refused) has none of its own. */
+export function describeError(err: unknown): string {
+  if (err instanceof AggregateError && !err.message) {
+    return [...new Set(err.errors.map((e: unknown) => describeError(e)))].join('; ');
+  }
+  return err instanceof Error ? err.message : String(err);
+}

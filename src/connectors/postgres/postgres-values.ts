@@ -1,0 +1,177 @@
+import { JsonText, type CellValue } from '../connector.js';
+import { parsePgArray } from './postgres-array.js';
+
+/**
+ * PostgreSQL text → CellValue, by type. Every value arrives as the server's own text (the session
+ * sets DateStyle ISO, TimeZone UTC, IntervalStyle postgres, extra_float_digits 3, bytea_output hex),
+ * so nothing is lost before this mapping picks the exact form CONTRACT.md asks for.
+ */
+
+/** How the values of one type are turned into CellValues. */
+export type PgScalarKind =
+  | 'int' // int2, int4, oid, xid: fit a double exactly
+  | 'int8' // bigint: digit for digit
+  | 'float' // float4, float8 ('NaN', 'Infinity', '-Infinity' included)
+  | 'numeric' // exact decimal text
+  | 'bool'
+  | 'timestamp'
+  | 'timestamptz'
+  | 'json'
+  | 'bytea'
+  | 'text'; // everything else the contract renders as a string (date, time, interval, uuid, enums…)
+
+export type PgTypeInfo =
+  | { name: string; kind: PgScalarKind }
+  | { name: string; kind: 'array'; element: PgTypeInfo; delimiter: string };
+
+export type PgDecoder = (text: string) => CellValue;
+
+// [oid, typname, kind, array oid] of the built-in types; built-in OIDs are fixed across versions.
+const BUILTIN_SCALARS: readonly [number, string, PgScalarKind, number?][] = [
+  [16, 'bool', 'bool', 1000],
+  [17, 'bytea', 'bytea', 1001],
+  [18, 'char', 'text', 1002],
+  [19, 'name', 'text', 1003],
+  [20, 'int8', 'int8', 1016],
+  [21, 'int2', 'int', 1005],
+  [23, 'int4', 'int', 1007],
+  [24, 'regproc', 'text', 1008],
+  [25, 'text', 'text', 1009],
+  [26, 'oid', 'int', 1028],
+  [27, 'tid', 'text', 1010],
+  [28, 'xid', 'int', 1011],
+  [29, 'cid', 'int', 1012],
+  [114, 'json', 'json', 199],
+  [142, 'xml', 'text', 143],
+  [194, 'pg_node_tree', 'text'],
+  [600, 'point', 'text', 1017],
+  [601, 'lseg', 'text', 1018],
+  [602, 'path', 'text', 1019],
+  [603, 'box', 'text', 1020],
+  [604, 'polygon', 'text', 1027],
+  [628, 'line', 'text', 629],
+  [650, 'cidr', 'text', 651],
+  [700, 'float4', 'float', 1021],
+  [701, 'float8', 'float', 1022],
+  [705, 'unknown', 'text'],
+  [718, 'circle', 'text', 719],
+  [774, 'macaddr8', 'text', 775],
+  [790, 'money', 'text', 791],
+  [829, 'macaddr', 'text', 1040],
+  [869, 'inet', 'text', 1041],
+  [1033, 'aclitem', 'text', 1034],
+  [1042, 'bpchar', 'text', 1014],
+  [1043, 'varchar', 'text', 1015],
+  [1082, 'date', 'text', 1182],
+  [1083, 'time', 'text', 1183],
+  [1114, 'timestamp', 'timestamp', 1115],
+  [1184, 'timestamptz', 'timestamptz', 1185],
+  [1186, 'interval', 'text', 1187],
+  [1266, 'timetz', 'text', 1270],
+  [1560, 'bit', 'text', 1561],
+  [1562, 'varbit', 'text', 1563],
+  [1700, 'numeric', 'numeric', 1231],
+  [1790, 'refcursor', 'text', 2201],
+  [2202, 'regprocedure', 'text', 2207],
+  [2203, 'regoper', 'text', 2208],
+  [2204, 'regoperator', 'text', 2209],
+  [2205, 'regclass', 'text', 2210],
+  [2206, 'regtype', 'text', 2211],
+  [2249, 'record', 'text', 2287],
+  [2275, 'cstring', 'text', 1263],
+  [2278, 'void', 'text'],
+  [2950, 'uuid', 'text', 2951],
+  [3220, 'pg_lsn', 'text', 3221],
+  [3614, 'tsvector', 'text', 3643],
+  [3615, 'tsquery', 'text', 3645],
+  [3802, 'jsonb', 'json', 3807],
+  [3904, 'int4range', 'text', 3905],
+  [3906, 'numrange', 'text', 3907],
+  [3908, 'tsrange', 'text', 3909],
+  [3910, 'tstzrange', 'text', 3911],
+  [3912, 'daterange', 'text', 3913],
+  [3926, 'int8range', 'text', 3927],
+  [4072, 'jsonpath', 'text', 4073],
+  [4089, 'regnamespace', 'text', 4090],
+  [4096, 'regrole', 'text', 4097],
+  [5069, 'xid8', 'int8', 271],
+];
+
+const BUILTIN_TYPES: ReadonlyMap<number, PgTypeInfo> = (() => {
+  const map = new Map<number, PgTypeInfo>();
+  for (const [oid, name, kind, arrayOid] of BUILTIN_SCALARS) {
+    const element: PgTypeInfo = { name, kind };
+    map.set(oid, element);
+    // box is the one built-in type whose array delimiter is not a comma.
+    if (arrayOid !== undefined) {
+      map.set(arrayOid, { name: `_${name}`, kind: 'array', element, delimiter: name === 'box' ? ';' : ',' });
+    }
+  }
+  return map;
+})();
+
+/** The built-in type with this OID, or undefined for types that must be looked up in pg_type. */
+export function builtinType(oid: number): PgTypeInfo | undefined {
+  return BUILTIN_TYPES.get(oid);
+}
+
+const SCALAR_DECODERS: Record<PgScalarKind, PgDecoder> = {
+  int: (t) => Number(t),
+  int8: (t) => BigInt(t),
+  // Number() reads 'NaN', 'Infinity' and '-Infinity' as PostgreSQL writes them; with
+  // extra_float_digits > 0 the text is the shortest exact form, so the double is exact too.
+  float: (t) => Number(t),
+  numeric: (t) => t,
+  bool: (t) => t === 't',
+  timestamp: decodeTimestamp,
+  timestamptz: decodeTimestamptz,
+  json: (t) => new JsonText(t),
+  bytea: decodeBytea,
+  text: (t) => t,
+};
+
+/** The function that maps one non-NULL value of `type` from its text. */
+export function decoderFor(type: PgTypeInfo): PgDecoder {
+  if (type.kind !== 'array') return SCALAR_DECODERS[type.kind];
+  const element = decoderFor(type.element);
+  const delimiter = type.delimiter;
+  return (t) => parsePgArray(t, element, delimiter);
+}
+
+// `2026-01-01 10:00:00[.ffffff]`, also with years beyond 9999; infinity and BC dates do not match.
+const TIMESTAMP = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)$/;
+// The same in a UTC session: PostgreSQL writes the offset as `+00`.
+const TIMESTAMPTZ_UTC = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)\+00$/;
+
+function decodeTimestamp(t: string): string {
+  const m = TIMESTAMP.exec(t);
+  // infinity, -infinity and BC dates have no RFC 3339 form: the database's text is kept.
+  return m ? `${m[1]}T${m[2]}` : t;
+}
+
+function decodeTimestamptz(t: string): string {
+  const m = TIMESTAMPTZ_UTC.exec(t);
+  return m ? `${m[1]}T${m[2]}Z` : t;
+}
+
+function decodeBytea(t: string): Uint8Array {
+  if (t.startsWith('\\x')) {
+    const b = Buffer.from(t.slice(2), 'hex');
+    // A plain Uint8Array view: the contract's binary type, not Node's Buffer subclass.
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+  // The session asks for hex; the old escape format is read too, should a pooler drop the SET.
+  const bytes: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c !== 0x5c) bytes.push(c);
+    else if (t[i + 1] === '\\') {
+      bytes.push(0x5c);
+      i++;
+    } else {
+      bytes.push(parseInt(t.slice(i + 1, i + 4), 8));
+      i += 3;
+    }
+  }
+  return Uint8Array.from(bytes);
+}

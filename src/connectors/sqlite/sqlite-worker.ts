@@ -1,0 +1,108 @@
+/**
+ * Entry of the process that runs one SQLite statement for the SQLite connector (sqlite-connector.ts).
+ *
+ * better-sqlite3 is synchronous, so the statement runs here, off the server's event loop. It is a
+ * child process rather than a worker thread because a process can be killed mid-statement: a
+ * worker thread's terminate() only takes effect once the native sqlite3_step() returns, which for a
+ * heavy query can be minutes later, and better-sqlite3 exposes no sqlite3_interrupt().
+ *
+ * One process per statement: it opens the file, runs the statement and streams rows on request
+ * (see sqlite-protocol.ts), then exits when the parent disconnects or kills it.
+ */
+import Database from 'better-sqlite3';
+import type { CellValue } from '../connector.js';
+import type { ColumnsReply, FromWorker, StartRequest, ToWorker } from './sqlite-protocol.js';
+import { sqliteCell, storageClass } from './sqlite-values.js';
+
+let db: Database.Database | undefined;
+let rows: IterableIterator<unknown[]> | undefined;
+let batchSize = 1000;
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+function fail(error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const code = (err as { code?: unknown }).code;
+  send({ type: 'error', message: err.message, ...(typeof code === 'string' ? { code } : {}) });
+  rows = undefined;
+}
+
+/**
+ * Fills every ATTACH slot with an empty in-memory database, so the user's statement cannot ATTACH
+ * (or VACUUM INTO, which attaches internally) a file outside the file root: better-sqlite3 offers
+ * neither an authorizer nor sqlite3_limit(). Each process runs exactly one statement, so a
+ * statement that DETACHes a slot ends before anything could use it.
+ */
+function fillAttachSlots(database: Database.Database): void {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      database.exec(`ATTACH DATABASE ':memory:' AS qrun_guard_${i}`);
+    } catch {
+      return;
+    }
+  }
+}
+
+function readBatch(): { rows: CellValue[][]; done: boolean } {
+  const batch: CellValue[][] = [];
+  if (!rows) return { rows: batch, done: true };
+  while (batch.length < batchSize) {
+    const next = rows.next();
+    if (next.done) {
+      rows = undefined;
+      return { rows: batch, done: true };
+    }
+    batch.push(next.value.map(sqliteCell));
+  }
+  return { rows: batch, done: false };
+}
+
+function start(request: StartRequest): void {
+  batchSize = Math.max(1, request.batchSize);
+  db = new Database(request.path, { fileMustExist: true });
+  fillAttachSlots(db);
+  const statement = db.prepare(request.sql);
+  if (!statement.reader) {
+    statement.run(...request.parameters);
+    send({ type: 'columns', columns: [], rows: [], done: true });
+    return;
+  }
+  const declared = statement.columns();
+  rows = statement
+    .raw(true)
+    .safeIntegers(true)
+    .iterate(...request.parameters) as IterableIterator<unknown[]>;
+  const first = readBatch();
+  const firstRow = first.rows[0];
+  const reply: ColumnsReply = {
+    type: 'columns',
+    // Declared type when the column has one (uppercased), else the first row's storage class.
+    columns: declared.map((c, i) => ({
+      name: c.name,
+      type: c.type ? c.type.toUpperCase() : storageClass(firstRow?.[i]),
+    })),
+    ...first,
+  };
+  send(reply);
+}
+
+process.on('message', (message: ToWorker) => {
+  try {
+    if (message.type === 'start') start(message);
+    else send({ type: 'batch', ...readBatch() });
+  } catch (error) {
+    fail(error);
+  }
+});
+
+// The parent disconnects when it is done with us (or has exited): close the file and leave.
+process.on('disconnect', () => {
+  try {
+    rows?.return?.(); // an open iterator keeps the connection busy, and close() would refuse
+    db?.close();
+  } finally {
+    process.exit(0);
+  }
+});

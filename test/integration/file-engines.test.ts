@@ -1,0 +1,284 @@
+/**
+ * SQLite- and DuckDB-specific behaviour beyond the shared connector suite: the SQLite worker really
+ * runs off the event loop and really dies on cancel, SQL cannot reach files outside the file root,
+ * and the value tables of both fixtures.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DatabaseError,
+  QueryAbortedError,
+  type CellValue,
+  type ConnectorContext,
+  type ParameterValue,
+  type QueryStream,
+} from '../../src/connectors/connector.js';
+import { duckdbFixture } from '../helpers/duckdb-fixture.js';
+import type { EngineFixture } from '../helpers/engine-fixture.js';
+import { sqliteFixture } from '../helpers/sqlite-fixture.js';
+
+const neverAborted = () => new AbortController().signal;
+
+async function collect(stream: QueryStream): Promise<CellValue[][][]> {
+  const batches: CellValue[][][] = [];
+  for await (const batch of stream.rows) batches.push(batch);
+  return batches;
+}
+
+/** Child processes of this process (Linux `ps`), to see whether a SQLite worker is still alive. */
+function childPids(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
+  // `ps` itself is our child while it runs.
+  return out === '' ? [] : out.split(/\s+/).map(Number);
+}
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function engine(fixture: EngineFixture) {
+  let config: Record<string, unknown>;
+  let context: ConnectorContext;
+  const run = (sql: string, parameters: ParameterValue[] = [], batchSize = 1000, signal = neverAborted()) =>
+    fixture.connector.stream(config, sql, parameters, { signal, batchSize }, context);
+  return {
+    run,
+    async rows(sql: string, parameters: ParameterValue[] = []): Promise<CellValue[][]> {
+      return (await collect(await run(sql, parameters))).flat();
+    },
+    async setup() {
+      ({ config, context } = await fixture.setup());
+    },
+    get context() {
+      return context;
+    },
+    get config() {
+      return config;
+    },
+  };
+}
+
+describe.each([sqliteFixture, duckdbFixture])('$type value table', (fixture) => {
+  const db = engine(fixture);
+  beforeAll(() => db.setup());
+  afterAll(() => fixture.teardown());
+
+  it.each(fixture.valueCases)('$name', async (valueCase) => {
+    const stream = await db.run(valueCase.sql);
+    const rows = (await collect(stream)).flat();
+    expect(rows).toEqual([valueCase.expected]);
+    if (valueCase.types) expect(stream.columns.map((c) => c.type)).toEqual(valueCase.types);
+    for (const cell of rows[0] ?? []) {
+      // Binary is a plain Uint8Array (not a Buffer), so every consumer sees one binary type.
+      if (cell instanceof Uint8Array) expect(cell.constructor).toBe(Uint8Array);
+    }
+  });
+});
+
+describe.each([sqliteFixture, duckdbFixture])('$type basics', (fixture) => {
+  const db = engine(fixture);
+  beforeAll(() => db.setup());
+  afterAll(() => fixture.teardown());
+
+  it('test() succeeds on the fixture database', async () => {
+    await expect(fixture.connector.test(db.config, db.context)).resolves.toBeUndefined();
+  });
+
+  it('test() fails with a DatabaseError on a file that is not a database', async () => {
+    await writeFile(
+      join(db.context.fileRoot, 'junk.db'),
+      'this is not a database file, just some text'.repeat(100),
+    );
+    await expect(fixture.connector.test({ path: 'junk.db' }, db.context)).rejects.toBeInstanceOf(
+      DatabaseError,
+    );
+  });
+
+  it('streams a series in batches of batchSize, in order', async () => {
+    const stream = await db.run(fixture.sql.series(25_000), [], 1000);
+    expect(stream.columns.map((c) => c.name)).toEqual(['n']);
+    const batches = await collect(stream);
+    expect(batches.length).toBe(25);
+    expect(batches.every((b) => b.length === 1000)).toBe(true);
+    expect(batches.flat().map((r) => Number(r[0]))).toEqual(Array.from({ length: 25_000 }, (_, i) => i + 1));
+  });
+
+  it('binds positional parameters', async () => {
+    const rows = await db.rows(fixture.sql.twoParameters, ['x', 2.5]);
+    expect(rows).toEqual([['x', 2.5]]);
+    const [[a, b]] = (await db.rows(fixture.sql.twoParameters, [42, null])) as [CellValue[]];
+    expect(Number(a)).toBe(42);
+    expect(b).toBeNull();
+  });
+
+  it('runs statements without a result set: no columns, no rows', async () => {
+    const create = await db.run('CREATE TABLE items (id INTEGER, name VARCHAR)');
+    expect(create.columns).toEqual([]);
+    expect(await collect(create)).toEqual([]);
+    const insert = await db.run('INSERT INTO items VALUES (?, ?), (?, ?)', [1, 'one', 2, 'two']);
+    expect(insert.columns).toEqual([]);
+    expect(await collect(insert)).toEqual([]);
+    expect(
+      (await db.rows('SELECT id, name FROM items ORDER BY id')).map((r) => [Number(r[0]), r[1]]),
+    ).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+  });
+
+  it('reports syntax errors and missing tables as DatabaseError with the database’s message', async () => {
+    await expect(db.run('SELEC 1')).rejects.toThrow(DatabaseError);
+    await expect(db.run('SELEC 1')).rejects.toThrow(/syntax error/i);
+    await expect(db.run('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
+  });
+
+  it('refuses more than one statement', async () => {
+    await expect(db.run('SELECT 1; SELECT 2')).rejects.toBeInstanceOf(DatabaseError);
+  });
+
+  it('stops cleanly when the consumer stops early', async () => {
+    const stream = await db.run(fixture.sql.series(100_000), [], 100);
+    for await (const batch of stream.rows) {
+      expect(batch.length).toBe(100);
+      break;
+    }
+    // The database is still usable (nothing left locked).
+    expect((await db.rows('SELECT 1 AS one')).map((r) => Number(r[0]))).toEqual([1]);
+  });
+
+  it('cancels a slow statement on abort and throws QueryAbortedError', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('test cancel')), 500);
+    const attempt = (async () => collect(await db.run(fixture.sql.slow(20), [], 1000, controller.signal)))();
+    const error = await attempt.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(QueryAbortedError);
+    expect((error as QueryAbortedError).reason).toEqual(new Error('test cancel'));
+    expect(Date.now() - started).toBeLessThan(5000);
+    // And the engine is usable right after.
+    expect((await db.rows('SELECT 2 AS two')).map((r) => Number(r[0]))).toEqual([2]);
+  });
+
+  it('throws QueryAbortedError at once for an already aborted signal', async () => {
+    const controller = new AbortController();
+    controller.abort('gone');
+    await expect(db.run('SELECT 1', [], 10, controller.signal)).rejects.toBeInstanceOf(QueryAbortedError);
+  });
+
+  it('refuses a configuration path outside the root at query time', async () => {
+    await expect(
+      fixture.connector.stream(
+        { path: '../x' },
+        'SELECT 1',
+        [],
+        { signal: neverAborted(), batchSize: 1 },
+        db.context,
+      ),
+    ).rejects.toBeInstanceOf(DatabaseError);
+  });
+});
+
+describe('sqlite worker process', () => {
+  const db = engine(sqliteFixture);
+  beforeAll(() => db.setup());
+  afterAll(() => sqliteFixture.teardown());
+
+  it('keeps the event loop responsive while a heavy query runs', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    try {
+      const started = Date.now();
+      const rows = await db.rows(sqliteFixture.sql.slow(1));
+      const elapsed = Date.now() - started;
+      expect(rows.length).toBe(1);
+      expect(elapsed).toBeGreaterThan(300);
+      // A blocked loop would tick zero times during the query.
+      expect(ticks).toBeGreaterThan(elapsed / 20 / 3);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('kills the worker process on abort, mid-statement', async () => {
+    const before = childPids();
+    const controller = new AbortController();
+    const pending = db.run(sqliteFixture.sql.slow(60), [], 1000, controller.signal);
+    await waitFor(() => childPids().length > before.length);
+    setTimeout(() => controller.abort('stop'), 300);
+    await expect(pending).rejects.toBeInstanceOf(QueryAbortedError);
+    await waitFor(() => childPids().length <= before.length, 2000);
+  });
+
+  it('ends the worker when the consumer stops early and after a normal end', async () => {
+    const before = childPids().length;
+    const stream = await db.run(sqliteFixture.sql.series(50_000), [], 10);
+    for await (const _batch of stream.rows) break;
+    await waitFor(() => childPids().length <= before);
+    await db.rows('SELECT 1');
+    await waitFor(() => childPids().length <= before);
+  });
+
+  it('keeps SQL away from files outside the root (ATTACH, VACUUM INTO)', async () => {
+    const target = join(db.context.fileRoot, '..', `qrun-escape-${process.pid}.sqlite`);
+    await expect(db.run(`ATTACH DATABASE '${target}' AS esc`)).rejects.toThrow(/too many attached/);
+    await expect(db.run(`VACUUM INTO '${target}'`)).rejects.toThrow(/too many attached/);
+  });
+
+  it('reports SQLite error codes', async () => {
+    await expect(db.run('SELECT * FROM nope')).rejects.toMatchObject({
+      name: 'DatabaseError',
+      code: 'SQLITE_ERROR',
+      message: 'no such table: nope',
+    });
+  });
+});
+
+describe('duckdb specifics', () => {
+  const db = engine(duckdbFixture);
+  beforeAll(() => db.setup());
+  afterAll(() => duckdbFixture.teardown());
+
+  it('reads files under the root but nothing outside it', async () => {
+    await writeFile(join(db.context.fileRoot, 'data.csv'), 'x,y\n1,a\n2,b\n');
+    const inside = await db.rows(
+      `SELECT x, y FROM read_csv('${join(db.context.fileRoot, 'data.csv')}') ORDER BY x`,
+    );
+    expect(inside).toEqual([
+      [1n, 'a'],
+      [2n, 'b'],
+    ]);
+    await expect(db.run("SELECT * FROM read_csv('/etc/passwd')")).rejects.toThrow(/Permission Error/);
+    await expect(db.run("ATTACH '/tmp/qrun-escape.duckdb' AS e")).rejects.toThrow(/Permission Error/);
+    await expect(db.run('SET enable_external_access = true')).rejects.toThrow(/locked/);
+  });
+
+  it('shares one instance between concurrent streams on the same file', async () => {
+    await db.rows('CREATE TABLE shared_t AS SELECT range AS v FROM range(10)');
+    const streams = await Promise.all([1, 2, 3].map(() => db.run('SELECT sum(v) AS s FROM shared_t')));
+    const results = await Promise.all(streams.map(async (s) => (await collect(s)).flat()));
+    expect(results).toEqual([[[45n]], [[45n]], [[45n]]]);
+  });
+
+  it('opens :memory: as a fresh database each time', async () => {
+    const memory = { path: ':memory:' };
+    const run = (sql: string) =>
+      duckdbFixture.connector.stream(memory, sql, [], { signal: neverAborted(), batchSize: 10 }, db.context);
+    await collect(await run('CREATE TABLE m (x INTEGER)'));
+    await expect(run('SELECT * FROM m')).rejects.toThrow(/does not exist/);
+    expect((await collect(await run('SELECT 40 + 2 AS answer'))).flat()).toEqual([[42]]);
+  });
+
+  it('binds whole numbers as integers and others as doubles', async () => {
+    const rows = await db.rows('SELECT ? AS a, ? AS b, ? AS c, ? AS d', [1, 2 ** 40, 0.5, 1e300]);
+    expect(rows).toEqual([[1, 2n ** 40n, 0.5, 1e300]]);
+  });
+});
