@@ -66,7 +66,8 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
   const value = Number(raw.trim());
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
@@ -84,7 +85,8 @@ export function loadConfig(env: Env = process.env): Config {
   const host = read(env, 'QRUN_HOST') ?? '127.0.0.1';
   const logLevel = read(env, 'QRUN_LOG_LEVEL') ?? 'info';
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-  if (!levels.includes(logLevel)) throw new ConfigError('QRUN_LOG_LEVEL', `must be one of ${levels.join(', ')}`);
+  if (!levels.includes(logLevel))
+    throw new ConfigError('QRUN_LOG_LEVEL', `must be one of ${levels.join(', ')}`);
 
   const databaseUrl = read(env, 'QRUN_DATABASE_URL') ?? `sqlite:${path.join(dataDir, 'qrun.sqlite')}`;
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
@@ -97,7 +99,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const secretKey = read(env, 'QRUN_SECRET_KEY', true);
   if (secretKey !== undefined && Buffer.from(secretKey, 'base64').length !== 32) {
-    throw new ConfigError('QRUN_SECRET_KEY', 'must be 32 bytes, base64-encoded (try: openssl rand -base64 32)');
+    throw new ConfigError(
+      'QRUN_SECRET_KEY',
+      'must be 32 bytes, base64-encoded (try: openssl rand -base64 32)',
+    );
   }
 
   const MiB = 1024 * 1024;

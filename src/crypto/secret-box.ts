@@ -22,14 +22,20 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return ['enc', 'v1', this.keyId, iv.toString('base64'), tag.toString('base64'), body.toString('base64')].join(
-      ':',
-    );
+    return [
+      'enc',
+      'v1',
+      this.keyId,
+      iv.toString('base64'),
+      tag.toString('base64'),
+      body.toString('base64'),
+    ].join(':');
   }
 
   open(sealed: string): string {
     const parts = sealed.split(':');
-    if (parts.length !== 6 || parts[0] !== 'enc' || parts[1] !== 'v1') throw new Error('Not a sealed secret.');
+    if (parts.length !== 6 || parts[0] !== 'enc' || parts[1] !== 'v1')
+      throw new Error('Not a sealed secret.');
     const [, , keyId, iv, tag, body] = parts as [string, string, string, string, string, string];
     if (keyId !== this.keyId) {
       throw new Error(`This secret was sealed with key ${keyId}, but the configured key is ${this.keyId}.`);

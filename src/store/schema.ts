@@ -1,5 +1,3 @@
-
-
 /**
  * Table shapes for Kysely. Times are RFC 3339 UTC text (see core/time.ts) and JSON is text,
  * so the same migrations and queries run on SQLite and PostgreSQL.
@@ -46,10 +44,53 @@ export interface ConnectionsTable {
   updated_at: string;
 }
 
+export type TaskStatus = 'created' | 'running' | 'done' | 'failed' | 'unknown';
+
+export interface QueryTasksTable {
+  id: string;
+  organization_id: string;
+  owner: string;
+  connection_id: string;
+  sql: string;
+  /** JSON array of positional parameter values. */
+  parameters: string;
+  timeout_seconds: number;
+  max_rows: number | null;
+  status: TaskStatus;
+  error: string | null;
+  /** JSON array of unique field names, once done. */
+  fields: string | null;
+  /** JSON array of {name, type}, once done. */
+  schema: string | null;
+  row_count: number | null;
+  page_count: number | null;
+  /** 1 when max_rows cut the result short. */
+  truncated: number;
+  worker_id: string | null;
+  lease_expires_at: string | null;
+  cancel_requested: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  expires_at: string | null;
+}
+
+export interface IdempotencyKeysTable {
+  owner: string;
+  key: string;
+  request_hash: string;
+  state: 'pending' | 'done';
+  response_status: number | null;
+  response_body: string | null;
+  created_at: string;
+  expires_at: string;
+}
 
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
+  query_tasks: QueryTasksTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

@@ -1,0 +1,159 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { Authenticator } from '../auth/authenticator.js';
+import type { Config } from '../config/config.js';
+import { getConnector, listConnectors } from '../connectors/registry.js';
+import { createLogger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import { SecretBox } from '../crypto/secret-box.js';
+import { loadSecretKey } from '../crypto/secret-key.js';
+import { InProcessDispatcher } from '../dispatch/in-process-dispatcher.js';
+import { createPageTokens } from '../encoding/page-token.js';
+import { LocalTaskEvents } from '../events/task-events.js';
+import { FsResultStore } from '../results/fs-result-store.js';
+import type { ResultStore } from '../results/result-store.js';
+import { ConnectionService } from '../service/connection-service.js';
+import { IdentityService } from '../service/identity-service.js';
+import { QueryService } from '../service/query-service.js';
+import { migrateToLatest, openMetadataStore, type MetadataStore } from '../store/database.js';
+import { ApiKeysRepository } from '../store/repositories/api-keys.js';
+import { ConnectionsRepository } from '../store/repositories/connections.js';
+import { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
+import { OrganizationsRepository } from '../store/repositories/organizations.js';
+import { QueryTasksRepository } from '../store/repositories/query-tasks.js';
+import { UsersRepository } from '../store/repositories/users.js';
+import { QueryRunner } from '../worker/query-runner.js';
+import { Sweeper } from '../worker/sweeper.js';
+
+/** Every service of one qrun process, assembled once from the configuration. The HTTP layer and the CLI share it. */
+export interface Qrun {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  store: MetadataStore;
+  results: ResultStore;
+  authenticator: Authenticator;
+  identity: IdentityService;
+  connections: ConnectionService;
+  queries: QueryService;
+  runner: QueryRunner;
+  sweeper: Sweeper;
+  /** Starts running queued queries and the sweeper (after recovering from a previous crash). */
+  startWorker(): Promise<void>;
+  isReady(): Promise<boolean>;
+  /** Stops running queries (they end failed, "interrupted"), then closes every store. */
+  close(): Promise<void>;
+}
+
+function resultStoreFor(config: Config): ResultStore {
+  if (config.resultsUrl.startsWith('file:'))
+    return new FsResultStore(config.resultsUrl.slice('file:'.length));
+  throw new Error(`Unsupported result store: ${config.resultsUrl.split(':')[0]}:`);
+}
+
+/**
+ * The one place where the deployment is chosen: which metadata store, result store and dispatcher.
+ * Runs migrations before returning.
+ */
+export async function createQrun(config: Config): Promise<Qrun> {
+  const log = createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.fileRoot, { recursive: true });
+  const store = openMetadataStore(config.databaseUrl);
+  try {
+    await migrateToLatest(store.db);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const secretKey = loadSecretKey(config.secretKey, config.dataDir);
+  const secretBox = new SecretBox(secretKey);
+  // Page tokens get their own key, derived from the secrets key, so neither use can weaken the other.
+  const pageTokens = createPageTokens(Buffer.from(hkdfSync('sha256', secretKey, '', 'qrun page tokens', 32)));
+
+  const keys = new ApiKeysRepository(store.db);
+  const connectionRows = new ConnectionsRepository(store.db);
+  const tasks = new QueryTasksRepository(store.db);
+  const idempotency = new IdempotencyKeysRepository(store.db);
+  const results = resultStoreFor(config);
+  const events = new LocalTaskEvents();
+  const metrics = new Metrics();
+  const dispatcher = new InProcessDispatcher({
+    workerConcurrency: config.workerConcurrency,
+    connectionConcurrency: config.connectionConcurrency,
+    maxQueued: config.maxQueued,
+  });
+
+  const identity = new IdentityService(
+    new OrganizationsRepository(store.db),
+    new UsersRepository(store.db),
+    keys,
+  );
+  const connections = new ConnectionService(
+    connectionRows,
+    { get: getConnector, list: listConnectors },
+    secretBox,
+    { fileRoot: config.fileRoot },
+    { allowedHosts: config.allowedHosts, deniedHosts: config.deniedHosts },
+  );
+  const queries = new QueryService(
+    { tasks, connections: connectionRows, idempotency, dispatcher, events, results, pageTokens },
+    { maxQueryBytes: config.maxQueryBytes, queryTimeoutSeconds: config.queryTimeoutSeconds },
+  );
+  const runner = new QueryRunner(
+    { tasks, connectionRows, connections, results, events, metrics, log },
+    {
+      workerId: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      pageRows: config.pageRows,
+      pageBytes: config.pageBytes,
+      leaseSeconds: config.leaseSeconds,
+      resultTtlSeconds: config.resultTtlSeconds,
+      fileRoot: config.fileRoot,
+    },
+  );
+  const sweeper = new Sweeper(
+    { tasks, idempotency, results, events, dispatcher, log },
+    { intervalSeconds: config.sweepIntervalSeconds, resultTtlSeconds: config.resultTtlSeconds },
+  );
+
+  let closed = false;
+  return {
+    config,
+    log,
+    metrics,
+    store,
+    results,
+    authenticator: new Authenticator(keys),
+    identity,
+    connections,
+    queries,
+    runner,
+    sweeper,
+    async startWorker() {
+      // The embedded store belongs to this one process: whatever was running died with the last one.
+      const lost = await sweeper.recoverAfterRestart();
+      if (lost > 0) log.warn({ lost }, 'marked queries interrupted by the last shutdown as unknown');
+      dispatcher.start(runner.run);
+      sweeper.start();
+    },
+    async isReady() {
+      if (closed) return false;
+      await sql`select 1`.execute(store.db);
+      return true;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sweeper.stop();
+      runner.abortAll({ kind: 'shutdown' });
+      await dispatcher.close();
+      runner.close();
+      await events.close();
+      await results.close();
+      await store.close();
+    },
+  };
+}

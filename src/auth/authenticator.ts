@@ -1,0 +1,64 @@
+import { unauthorized } from '../core/errors.js';
+import type { ApiKeysRepository } from '../store/repositories/api-keys.js';
+import { hashesEqual, hashKey } from './api-keys.js';
+import type { Principal } from './principal.js';
+
+const KEY_RE = /^qrun_[uop]_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Turns an Authorization header into a Principal:
+ * `Bearer <user or partner key>` or `Basic base64(<organization key>:)` (password ignored).
+ * Every failure is the same 401, so a caller cannot probe which keys exist.
+ */
+export class Authenticator {
+  constructor(private readonly keys: ApiKeysRepository) {}
+
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const key = extractKey(header);
+    if (key === undefined || !KEY_RE.test(key)) throw unauthorized();
+    const hash = hashKey(key);
+    const found = await this.keys.findActiveByHash(hash);
+    if (!found || !hashesEqual(found.key.key_hash, hash)) throw unauthorized();
+    const { key: row } = found;
+    // The scheme must match the kind: organization keys travel as Basic, the others as Bearer.
+    const basic = header!.slice(0, 6).toLowerCase() === 'basic ';
+    if ((row.kind === 'organization') !== basic) throw unauthorized();
+
+    switch (row.kind) {
+      case 'partner':
+        return { kind: 'partner', keyId: row.id };
+      case 'organization':
+        return {
+          kind: 'organization',
+          keyId: row.id,
+          organizationId: row.organization_id!,
+          organizationName: found.organizationName!,
+        };
+      case 'user':
+        return {
+          kind: 'user',
+          keyId: row.id,
+          userId: row.user_id!,
+          email: found.userEmail!,
+          role: found.userRole!,
+          organizationId: row.organization_id!,
+          organizationName: found.organizationName!,
+        };
+    }
+  }
+}
+
+function extractKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const space = header.indexOf(' ');
+  if (space < 0) return undefined;
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === 'bearer') return value;
+  if (scheme === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon < 0 ? decoded : decoded.slice(0, colon);
+  }
+  return undefined;
+}

@@ -1,0 +1,44 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Qrun } from '../app/qrun.js';
+import { qrunVersion } from '../core/version.js';
+import { registerAuthentication } from './plugins/authentication.js';
+import { registerErrorHandler } from './plugins/error-handler.js';
+import { registerNotFound } from './plugins/not-found.js';
+import { registerOpenApi } from './plugins/openapi.js';
+import { connectionRoutes } from './routes/connections.js';
+import { healthRoutes } from './routes/health.js';
+import { meRoutes } from './routes/me.js';
+import { organizationRoutes } from './routes/organizations.js';
+import { queryRoutes } from './routes/queries.js';
+import { ErrorBody } from './schemas/common.js';
+
+/** Builds the HTTP face of qrun over already-assembled services. Nothing here runs user SQL. */
+export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
+  const { config } = qrun;
+  const app = Fastify({
+    // Widened to Fastify's logger type so route plugins type-check against the default instance.
+    loggerInstance: qrun.log as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    // Rejecting unknown fields needs Ajv to report them instead of silently dropping them, and
+    // "5" must not pass as an integer in a JSON body.
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false },
+    },
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addSchema(ErrorBody);
+  registerErrorHandler(app);
+  registerNotFound(app);
+  registerAuthentication(app, qrun.authenticator);
+  await registerOpenApi(app, qrunVersion());
+
+  await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
+  await app.register(meRoutes(qrun.identity));
+  await app.register(organizationRoutes(qrun.identity));
+  await app.register(connectionRoutes(qrun.connections));
+  await app.register(queryRoutes(qrun.queries));
+  return app;
+}

@@ -1,0 +1,128 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../../core/errors.js';
+
+interface ErrorBody {
+  status: number;
+  message: string;
+  key: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** Fastify's own errors, as the contract names them. */
+const FASTIFY_CODES: Record<string, { status: number; key: string; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    key: 'payload_too_large',
+    message: 'The request body is larger than this server accepts.',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    key: 'invalid_json',
+    message: 'The request body is not valid JSON.',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    key: 'invalid_json',
+    message:
+      'The request says it carries JSON but its body is empty; send {} or drop the Content-Type header.',
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    key: 'unsupported_media_type',
+    message: 'Send request bodies as application/json.',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    key: 'invalid_request',
+    message: 'The Content-Length header does not match the body.',
+  },
+};
+
+/**
+ * The one place errors become HTTP: AppErrors map to their status and key, Fastify's own errors to
+ * the contract's keys, schema failures to a sentence naming the field, and everything else to a bare
+ * 500 whose details go only to the log.
+ */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const body = toErrorBody(error);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ key: body.key, status: body.status }, body.message);
+    if (error instanceof AppError && error.headers) void reply.headers(error.headers);
+    return reply.code(body.status).type('application/json; charset=utf-8').send(body);
+  });
+}
+
+export function toErrorBody(error: FastifyError | Error): ErrorBody {
+  if (error instanceof AppError) {
+    const body: ErrorBody = { status: error.status, message: error.message, key: error.key };
+    if (error.metadata) body.metadata = error.metadata;
+    return body;
+  }
+  const fe = error as FastifyError;
+  if (fe.validation) return validationBody(fe);
+  const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (known) return { ...known };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, message: fe.message, key: 'invalid_request' };
+  }
+  return {
+    status: 500,
+    message: 'Something went wrong on our side; the details are in the server log.',
+    key: 'internal_error',
+  };
+}
+
+/** Turns Ajv's first error into a sentence that names the field, e.g. `body.timeout_seconds must be an integer.` */
+function validationBody(error: FastifyError): ErrorBody {
+  const first = error.validation![0]!;
+  const context = error.validationContext ?? 'request';
+  const path = first.instancePath
+    .split('/')
+    .filter((s) => s !== '')
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`))
+    .join('');
+  const where = `${context}${path}`;
+  const params = first.params as Record<string, unknown>;
+  let message: string;
+  switch (first.keyword) {
+    case 'additionalProperties':
+      message = `${where} has an unknown field "${String(params.additionalProperty)}".`;
+      return {
+        status: 400,
+        key: 'unknown_field',
+        message,
+        metadata: { field: `${where}.${String(params.additionalProperty)}` },
+      };
+    case 'required':
+      message = `${where}.${String(params.missingProperty)} is required.`;
+      return {
+        status: 400,
+        key: 'invalid_request',
+        message,
+        metadata: { field: `${where}.${String(params.missingProperty)}` },
+      };
+    case 'type':
+      message = `${where} must be ${article(String(params.type))}.`;
+      break;
+    default:
+      message = `${where} ${first.message ?? 'is not valid'}.`;
+  }
+  return { status: 400, key: 'invalid_request', message, metadata: { field: where } };
+}
+
+function article(type: string): string {
+  const names: Record<string, string> = {
+    integer: 'a whole number',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+    object: 'a JSON object',
+    array: 'an array',
+    null: 'null',
+  };
+  return type
+    .split(',')
+    .map((t) => names[t] ?? t)
+    .join(' or ');
+}

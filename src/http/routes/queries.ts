@@ -1,0 +1,211 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import { badRequest } from '../../core/errors.js';
+import { parseId } from '../../core/ids.js';
+import { parseIdempotencyKey } from '../../service/idempotency.js';
+import type { QueryResultView, QueryService } from '../../service/query-service.js';
+import { principal } from '../plugins/authentication.js';
+import { Envelope, IdParams, Timestamp } from '../schemas/common.js';
+
+const Parameter = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
+  description: 'Send integers beyond 2^53 as strings: JSON numbers that large lose digits in transit.',
+});
+
+const SubmitBody = Type.Object(
+  {
+    query: Type.Optional(
+      Type.String({ description: 'The SQL. May come as the URL parameter `query` instead.' }),
+    ),
+    parameters: Type.Optional(
+      Type.Array(Parameter, { maxItems: 65535, description: 'Positional values bound to $1..$n or ?.' }),
+    ),
+    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_rows: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const Status = Type.Union([
+  Type.Literal('created'),
+  Type.Literal('running'),
+  Type.Literal('done'),
+  Type.Literal('failed'),
+  Type.Literal('unknown'),
+]);
+
+const QueryResult = Type.Object({
+  id: Type.String(),
+  status: Status,
+  fields: Type.Optional(Type.Array(Type.String())),
+  schema: Type.Optional(Type.Array(Type.Object({ name: Type.String(), type: Type.String() }))),
+  count: Type.Optional(Type.Integer({ description: 'Rows in the whole result, not this page.' })),
+  truncated: Type.Optional(Type.Boolean({ description: 'true when max_rows cut the result short.' })),
+  expires: Type.Optional(Timestamp),
+  results: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
+  error: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+});
+
+const Links = Type.Object({
+  next: Type.Union([Type.String(), Type.Null()]),
+  previous: Type.Union([Type.String(), Type.Null()]),
+});
+
+const QuerySummary = Type.Object({
+  id: Type.String(),
+  status: Status,
+  connection_id: Type.String(),
+  query: Type.String(),
+  count: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  created_at: Timestamp,
+  started_at: Type.Union([Timestamp, Type.Null()]),
+  finished_at: Type.Union([Timestamp, Type.Null()]),
+  expires: Type.Union([Timestamp, Type.Null()]),
+});
+
+/** Whole numbers in a query string, checked by hand so the message can name the parameter. */
+function queryInt(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw badRequest(`invalid_${name}`, `${name} must be a whole number from ${min} to ${max}.`, {
+      field: `query.${name}`,
+    });
+  }
+  return Number(value);
+}
+
+/**
+ * Writes GET /api/queries/{id} without re-serializing the rows: the page is stored as the exact JSON
+ * bytes of its `results` array and spliced between the envelope's other fields.
+ */
+function sendResult(reply: FastifyReply, view: QueryResultView): FastifyReply {
+  reply.type('application/json; charset=utf-8');
+  if (view.status !== 'done') return reply.send(JSON.stringify({ data: view }));
+  const link = (token: string | null) =>
+    token === null ? null : `/api/queries/${view.id}?page=${encodeURIComponent(token)}`;
+  const head =
+    `{"data":{"id":${JSON.stringify(view.id)},"status":"done","fields":${JSON.stringify(view.fields)},` +
+    `"schema":${JSON.stringify(view.schema)},"count":${view.count},"truncated":${view.truncated},` +
+    `"expires":${JSON.stringify(view.expires)},"results":`;
+  const tail = `,"error":null},"links":${JSON.stringify({ next: link(view.nextPage), previous: link(view.previousPage) })}}`;
+  return reply.send(Buffer.concat([Buffer.from(head), view.results, Buffer.from(tail)]));
+}
+
+export const queryRoutes =
+  (queries: QueryService): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['queries'];
+    app.post(
+      '/api/connections/:id/query',
+      {
+        schema: {
+          tags,
+          summary: 'Submit a query; returns at once with its id',
+          params: IdParams,
+          querystring: Type.Object({ query: Type.Optional(Type.String()) }),
+          body: SubmitBody,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
+          response: { 200: Envelope(Type.Object({ id: Type.String(), status: Type.Literal('created') })) },
+        },
+        // The official SDK sends the SQL as ?query= with an empty body (or none): no body means {}.
+        preValidation: async (req) => {
+          req.body ??= {};
+        },
+      },
+      async (req, reply) => {
+        const connectionId = parseId(req.params.id, 'connection id');
+        const body = req.body ?? {};
+        const result = await queries.submit(principal(req), {
+          connectionId,
+          bodyQuery: body.query,
+          urlQuery: req.query.query,
+          parameters: body.parameters,
+          timeoutSeconds: body.timeout_seconds,
+          maxRows: body.max_rows,
+          idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
+        });
+        // An idempotent replay sends the stored body of the first response.
+        return reply.code(200).send(result.body as { data: { id: string; status: 'created' } });
+      },
+    );
+
+    app.get(
+      '/api/queries/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Status, and one page of the result once done',
+          params: IdParams,
+          querystring: Type.Object({
+            page: Type.Optional(
+              Type.String({ description: 'Opaque token from links.next / links.previous.' }),
+            ),
+            wait: Type.Optional(
+              Type.String({
+                description: 'Long-poll up to this many seconds (max 60) for a terminal status.',
+              }),
+            ),
+          }),
+          response: { 200: Type.Object({ data: QueryResult, links: Type.Optional(Links) }) },
+        },
+      },
+      async (req, reply) => {
+        const id = parseId(req.params.id, 'query id');
+        const wait = queryInt(req.query.wait, 'wait', 0, 60);
+        const view = await queries.get(principal(req), id, req.query.page, wait);
+        return sendResult(reply, view);
+      },
+    );
+
+    app.post(
+      '/api/queries/:id/cancel',
+      {
+        schema: {
+          tags,
+          summary: 'Stop a query on the database; it ends failed with error "canceled"',
+          params: IdParams,
+          response: {
+            200: Envelope(
+              Type.Object({
+                id: Type.String(),
+                status: Status,
+                error: Type.Union([Type.String(), Type.Null()]),
+              }),
+            ),
+          },
+        },
+      },
+      async (req) => ({ data: await queries.cancel(principal(req), parseId(req.params.id, 'query id')) }),
+    );
+
+    app.get(
+      '/api/queries',
+      {
+        schema: {
+          tags,
+          summary: "The caller's own queries, newest first",
+          querystring: Type.Object({
+            limit: Type.Optional(Type.String()),
+            cursor: Type.Optional(Type.String()),
+          }),
+          response: {
+            200: Type.Object({
+              data: Type.Array(QuerySummary),
+              links: Type.Object({ next: Type.Union([Type.String(), Type.Null()]) }),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const limit = queryInt(req.query.limit, 'limit', 1, 200) ?? 50;
+        const { items, next } = await queries.list(principal(req), limit, req.query.cursor);
+        return {
+          data: items,
+          links: {
+            next: next === null ? null : `/api/queries?limit=${limit}&cursor=${encodeURIComponent(next)}`,
+          },
+        };
+      },
+    );
+  };

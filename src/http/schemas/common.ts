@@ -1,0 +1,28 @@
+import { Type, type TSchema } from 'typebox';
+
+/** `{"data": ...}`: every success body. */
+export const Envelope = <T extends TSchema>(data: T) =>
+  Type.Object({ data }, { additionalProperties: false });
+
+export const ErrorBody = Type.Object(
+  {
+    status: Type.Integer(),
+    message: Type.String(),
+    key: Type.String(),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'Error', description: 'Every error: HTTP status, a sentence for people, a key for programs.' },
+);
+
+/** Path ids are plain strings in the schema; handlers check them with parseId so a typo is 400 `invalid_id`. */
+export const IdParams = Type.Object({ id: Type.String() });
+
+export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-28T10:00:00Z'] });
+
+/** Standard error responses, so the OpenAPI document shows them on every route. */
+export const errorResponses = {
+  400: Type.Ref('Error'),
+  401: Type.Ref('Error'),
+  403: Type.Ref('Error'),
+  404: Type.Ref('Error'),
+};

@@ -1,0 +1,65 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { generateKey } from '../auth/api-keys.js';
+import type { Qrun } from '../app/qrun.js';
+
+export interface BootstrapResult {
+  /** Set only on the very first start: the admin key, to be shown once. */
+  adminKey?: string;
+  adminKeyFile?: string;
+  partnerKeyFile?: string;
+}
+
+export const DEFAULT_ORGANIZATION = 'default';
+export const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
+
+/**
+ * First start on an empty store: an organization `default`, its admin user and an admin API key (written
+ * to `<data dir>/admin-key`, mode 0600). The partner key comes from QRUN_PARTNER_KEY, or is generated once
+ * into `<data dir>/partner-key`. Later starts change nothing and reveal nothing.
+ */
+export async function bootstrap(qrun: Qrun): Promise<BootstrapResult> {
+  const { config, identity } = qrun;
+  const result: BootstrapResult = {};
+
+  const partnerFile = path.join(config.dataDir, 'partner-key');
+  if (config.partnerKey !== undefined) {
+    await identity.ensurePartnerKey(config.partnerKey);
+  } else if (existsSync(partnerFile)) {
+    await identity.ensurePartnerKey(readFileSync(partnerFile, 'utf8').trim());
+  } else if ((await identity.countActivePartnerKeys()) === 0) {
+    const value = generateKey('partner');
+    writeFileSync(partnerFile, `${value}\n`, { mode: 0o600, flag: 'wx' });
+    await identity.ensurePartnerKey(value);
+    result.partnerKeyFile = partnerFile;
+  }
+
+  const organizations = await identity.listOrganizations({ kind: 'partner', keyId: 'bootstrap' });
+  if (organizations.length === 0) {
+    const org = await identity.createOrganization('system', { name: DEFAULT_ORGANIZATION });
+    const admin = await identity.createUser('system', org.id, { email: DEFAULT_ADMIN_EMAIL, role: 'admin' });
+    const key = await identity.createUserKey('system', org.id, admin.id);
+    const file = path.join(config.dataDir, 'admin-key');
+    writeFileSync(file, `${key.value}\n`, { mode: 0o600 });
+    result.adminKey = key.value;
+    result.adminKeyFile = file;
+  }
+  return result;
+}
+
+/** The first-start message: the one time the admin key is printed. */
+export function firstStartMessage(result: BootstrapResult, baseUrl: string): string | undefined {
+  if (!result.adminKey) return undefined;
+  return [
+    '',
+    `qrun: first start. Created organization "${DEFAULT_ORGANIZATION}" and admin user ${DEFAULT_ADMIN_EMAIL}.`,
+    `Admin API key (saved to ${result.adminKeyFile}; it is not shown again):`,
+    '',
+    `  ${result.adminKey}`,
+    '',
+    'Try it:',
+    `  curl -H "Authorization: Bearer $(cat ${result.adminKeyFile})" ${baseUrl}/api/me`,
+    result.partnerKeyFile ? `The partner (operator) key is in ${result.partnerKeyFile}.` : '',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,324 @@
+import type { Principal } from '../auth/principal.js';
+import { AppError, badRequest, forbidden, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { nowIso, toWireTime } from '../core/time.js';
+import {
+  SECRET_PLACEHOLDER,
+  maskSecrets,
+  scrubMessage,
+  validateConfigFields,
+} from '../connectors/config-fields.js';
+import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
+
+export type ConnectorLookup = {
+  get(type: string): Connector | undefined;
+  list(): Connector[];
+};
+
+export interface ConnectionView {
+  id: string;
+  name: string;
+  type: { id: string; name: string };
+  configuration: Record<string, unknown>;
+  organization_id: string;
+  status: string;
+  status_error?: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ConnectionTypeView {
+  id: string;
+  name: string;
+  fields: {
+    name: string;
+    type: string;
+    required: boolean;
+    secret: boolean;
+    default?: string | number | boolean;
+    description: string;
+  }[];
+}
+
+/** A connection ready to run queries on: its connector and the decrypted configuration. */
+export interface ResolvedConnection {
+  id: string;
+  organizationId: string;
+  connector: Connector;
+  config: Record<string, unknown>;
+  /** Secret values, for scrubbing database messages. */
+  secrets: string[];
+}
+
+export const CONNECTION_STATUS = Object.freeze({ healthy: 'healthy', untested: 'untested' });
+
+const TEST_TIMEOUT_MS = 20_000;
+
+export interface HostPolicy {
+  allowedHosts: string[];
+  deniedHosts: string[];
+}
+
+/** Stored database connections: validation, secrets sealed at rest, and the connection test. */
+export class ConnectionService {
+  constructor(
+    private readonly repo: ConnectionsRepository,
+    private readonly connectors: ConnectorLookup,
+    private readonly secrets: SecretBox,
+    private readonly context: ConnectorContext,
+    private readonly hostPolicy: HostPolicy,
+  ) {}
+
+  listTypes(): ConnectionTypeView[] {
+    return this.connectors.list().map((c) => ({
+      id: c.type,
+      name: c.name,
+      fields: c.configFields.map((f) => ({ ...f })),
+    }));
+  }
+
+  async list(p: Principal): Promise<ConnectionView[]> {
+    const orgId = requireMember(p);
+    return (await this.repo.listByOrganization(orgId)).map((row) => this.view(row));
+  }
+
+  async get(p: Principal, id: string): Promise<ConnectionView> {
+    return this.view(await this.load(p, id));
+  }
+
+  async create(
+    p: Principal,
+    input: { name: string; type: string; configuration: unknown; validate?: boolean },
+  ): Promise<ConnectionView> {
+    const orgId = requireMember(p);
+    const connector = this.connector(input.type);
+    const name = checkName(input.name);
+    const config = this.validate(connector, input.configuration, undefined);
+    const status =
+      input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config);
+    const now = nowIso();
+    const row: ConnectionRow = {
+      id: newId(),
+      organization_id: orgId,
+      name,
+      type: connector.type,
+      configuration: JSON.stringify(this.seal(connector, config)),
+      status,
+      status_error: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.repo.insert(row);
+    return this.view(row);
+  }
+
+  /**
+   * Replaces the name and/or configuration. A secret sent back as the placeholder keeps the stored one,
+   * so a client can round-trip what GET returned.
+   */
+  async update(
+    p: Principal,
+    id: string,
+    input: { name?: string; type?: string; configuration?: unknown; validate?: boolean },
+  ): Promise<ConnectionView> {
+    const row = await this.load(p, id);
+    const connector = this.connector(row.type);
+    if (input.type !== undefined && input.type !== row.type) {
+      throw badRequest('invalid_connection_type', `A connection's type cannot change (it is ${row.type}).`, {
+        field: 'type',
+      });
+    }
+    const changes: Partial<ConnectionRow> = { updated_at: nowIso() };
+    if (input.name !== undefined) changes.name = checkName(input.name);
+    if (input.configuration !== undefined) {
+      const stored = this.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
+      const config = this.validate(connector, input.configuration, stored);
+      changes.status =
+        input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config);
+      changes.status_error = null;
+      changes.configuration = JSON.stringify(this.seal(connector, config));
+    }
+    await this.repo.update(id, changes);
+    return this.view({ ...row, ...changes });
+  }
+
+  async delete(p: Principal, id: string): Promise<void> {
+    const orgId = requireMember(p);
+    if (!(await this.repo.delete(orgId, id))) throw notFound('connection', id);
+  }
+
+  /** Checks a configuration without saving anything. */
+  async test(p: Principal, input: { type: string; configuration: unknown }): Promise<{ status: string }> {
+    requireMember(p);
+    const connector = this.connector(input.type);
+    const config = this.validate(connector, input.configuration, undefined);
+    return { status: await this.runTest(connector, config) };
+  }
+
+  /** For the query runner: the caller's connection with its secrets opened. 404 for another organization's. */
+  async resolve(p: Principal, id: string): Promise<ResolvedConnection> {
+    const row = await this.load(p, id);
+    return this.resolveRow(row);
+  }
+
+  resolveRow(row: ConnectionRow): ResolvedConnection {
+    const connector = this.connector(row.type);
+    const config = this.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
+    const secrets = connector.configFields
+      .filter((f) => f.secret && typeof config[f.name] === 'string')
+      .map((f) => config[f.name] as string);
+    return { id: row.id, organizationId: row.organization_id, connector, config, secrets };
+  }
+
+  // ---- helpers ----
+
+  private async load(p: Principal, id: string): Promise<ConnectionRow> {
+    const orgId = requireMember(p);
+    const row = await this.repo.find(orgId, id);
+    if (!row) throw notFound('connection', id);
+    return row;
+  }
+
+  private connector(type: unknown): Connector {
+    const connector = typeof type === 'string' ? this.connectors.get(type) : undefined;
+    if (!connector) {
+      const known = this.connectors
+        .list()
+        .map((c) => c.type)
+        .join(', ');
+      throw badRequest(
+        'invalid_connection_type',
+        `Unknown connection type "${String(type)}"; use one of: ${known}.`,
+        {
+          field: 'type',
+        },
+      );
+    }
+    return connector;
+  }
+
+  private validate(
+    connector: Connector,
+    input: unknown,
+    stored: Record<string, unknown> | undefined,
+  ): Record<string, unknown> {
+    const withSecrets = restorePlaceholders(connector, input, stored);
+    const config = connector.validateConfig(
+      validateConfigFields(connector.configFields, withSecrets),
+      this.context,
+    );
+    this.checkHost(config);
+    return config;
+  }
+
+  private checkHost(config: Record<string, unknown>): void {
+    const host = typeof config.hostname === 'string' ? config.hostname.toLowerCase() : undefined;
+    if (host === undefined) return;
+    const { allowedHosts, deniedHosts } = this.hostPolicy;
+    if (deniedHosts.includes(host) || (allowedHosts.length > 0 && !allowedHosts.includes(host))) {
+      throw badRequest('host_not_allowed', `This qrun instance does not allow connections to ${host}.`, {
+        field: 'configuration.hostname',
+      });
+    }
+  }
+
+  private async runTest(connector: Connector, config: Record<string, unknown>): Promise<string> {
+    const secrets = connector.configFields
+      .filter((f) => f.secret && typeof config[f.name] === 'string')
+      .map((f) => config[f.name] as string);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        connector.test(config, this.context),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new DatabaseError(`No answer from the database within ${TEST_TIMEOUT_MS / 1000} s.`)),
+            TEST_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      return CONNECTION_STATUS.healthy;
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      const message = scrubMessage(err instanceof Error ? err.message : String(err), secrets);
+      throw new AppError(400, 'connection_invalid', `Could not connect: ${message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private seal(connector: Connector, config: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...config };
+    for (const f of connector.configFields) {
+      const v = out[f.name];
+      if (f.secret && typeof v === 'string') out[f.name] = this.secrets.seal(v);
+    }
+    return out;
+  }
+
+  private open(connector: Connector, stored: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...stored };
+    for (const f of connector.configFields) {
+      const v = out[f.name];
+      if (f.secret && typeof v === 'string') out[f.name] = this.secrets.open(v);
+    }
+    return out;
+  }
+
+  private view(row: ConnectionRow): ConnectionView {
+    const connector = this.connector(row.type);
+    const view: ConnectionView = {
+      id: row.id,
+      name: row.name,
+      type: { id: connector.type, name: connector.name },
+      configuration: maskSecrets(
+        connector.configFields,
+        JSON.parse(row.configuration) as Record<string, unknown>,
+      ),
+      organization_id: row.organization_id,
+      status: row.status,
+      created_at: toWireTime(row.created_at),
+      updated_at: toWireTime(row.updated_at),
+    };
+    if (row.status_error) view.status_error = row.status_error;
+    return view;
+  }
+}
+
+/** Connections belong to an organization: its users and its organization key. The partner has none. */
+function requireMember(p: Principal): string {
+  if (p.kind === 'partner') {
+    throw forbidden('The partner key manages organizations; use a user or organization key for connections.');
+  }
+  return p.organizationId;
+}
+
+function checkName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === '') throw badRequest('invalid_name', 'name must not be empty.', { field: 'name' });
+  return trimmed;
+}
+
+function restorePlaceholders(
+  connector: Connector,
+  input: unknown,
+  stored: Record<string, unknown> | undefined,
+): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const out = { ...(input as Record<string, unknown>) };
+  for (const f of connector.configFields) {
+    if (!f.secret || out[f.name] !== SECRET_PLACEHOLDER) continue;
+    if (stored === undefined || stored[f.name] === undefined) {
+      throw badRequest(
+        'invalid_configuration',
+        `configuration.${f.name} is the placeholder "${SECRET_PLACEHOLDER}", but there is no stored secret to keep; send the real value.`,
+        { field: `configuration.${f.name}` },
+      );
+    }
+    out[f.name] = stored[f.name];
+  }
+  return out;
+}

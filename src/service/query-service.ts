@@ -1,0 +1,332 @@
+import { ownerOf, type Principal } from '../auth/principal.js';
+import type { ParameterValue } from '../connectors/connector.js';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { nowIso, toWireTime } from '../core/time.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { PageTokens } from '../encoding/page-token.js';
+import type { TaskEvents } from '../events/task-events.js';
+import type { ResultStore } from '../results/result-store.js';
+import type { ConnectionsRepository } from '../store/repositories/connections.js';
+import type { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
+import {
+  isTerminal,
+  type QueryTaskRow,
+  type QueryTasksRepository,
+} from '../store/repositories/query-tasks.js';
+import type { TaskStatus } from '../store/schema.js';
+import { EXPIRED_MESSAGE } from '../worker/sweeper.js';
+import { requestHash, withIdempotency } from './idempotency.js';
+
+export interface SubmitInput {
+  connectionId: string;
+  /** From the JSON body. */
+  bodyQuery?: string;
+  /** From the URL parameter `?query=`. */
+  urlQuery?: string;
+  parameters?: ParameterValue[];
+  timeoutSeconds?: number;
+  maxRows?: number;
+  idempotencyKey?: string;
+}
+
+export interface QueryServiceOptions {
+  maxQueryBytes: number;
+  queryTimeoutSeconds: number;
+}
+
+/** What GET /api/queries/{id} needs to write its response; the page's rows stay as stored bytes. */
+export type QueryResultView =
+  | { id: string; status: 'created' | 'running' }
+  | { id: string; status: 'failed' | 'unknown'; error: string }
+  | {
+      id: string;
+      status: 'done';
+      fields: string[];
+      schema: { name: string; type: string }[];
+      count: number;
+      truncated: boolean;
+      expires: string;
+      /** The exact JSON array of this page's rows. */
+      results: Buffer;
+      nextPage: string | null;
+      previousPage: string | null;
+    };
+
+export interface QuerySummary {
+  id: string;
+  status: TaskStatus;
+  connection_id: string;
+  query: string;
+  count: number | null;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  expires: string | null;
+}
+
+const MAX_WAIT_SECONDS = 60;
+const LIST_QUERY_PREVIEW = 1000;
+
+/** Submitting queries and reading their status and results. No HTTP here: the CLI can use it too. */
+export class QueryService {
+  constructor(
+    private readonly deps: {
+      tasks: QueryTasksRepository;
+      connections: ConnectionsRepository;
+      idempotency: IdempotencyKeysRepository;
+      dispatcher: Dispatcher;
+      events: TaskEvents;
+      results: ResultStore;
+      pageTokens: PageTokens;
+    },
+    private readonly options: QueryServiceOptions,
+  ) {}
+
+  async submit(p: Principal, input: SubmitInput): Promise<{ status: number; body: unknown }> {
+    const organizationId = requireMember(p);
+    const sql = this.queryText(input);
+    const parameters = input.parameters ?? [];
+    const timeoutSeconds = input.timeoutSeconds ?? this.options.queryTimeoutSeconds;
+    if (timeoutSeconds > this.options.queryTimeoutSeconds) {
+      throw badRequest(
+        'invalid_timeout',
+        `timeout_seconds may be at most ${this.options.queryTimeoutSeconds} on this server.`,
+        { field: 'body.timeout_seconds' },
+      );
+    }
+    const owner = ownerOf(p);
+    const hash = requestHash({
+      connection: input.connectionId,
+      sql,
+      parameters,
+      timeout: input.timeoutSeconds ?? null,
+      maxRows: input.maxRows ?? null,
+    });
+
+    return withIdempotency(this.deps.idempotency, owner, input.idempotencyKey, hash, async () => {
+      const connection = await this.deps.connections.find(organizationId, input.connectionId);
+      if (!connection) throw notFound('connection', input.connectionId);
+      const id = newId();
+      await this.deps.tasks.insert({
+        id,
+        organization_id: organizationId,
+        owner,
+        connection_id: connection.id,
+        sql,
+        parameters: JSON.stringify(parameters),
+        timeout_seconds: timeoutSeconds,
+        max_rows: input.maxRows ?? null,
+        status: 'created',
+        error: null,
+        fields: null,
+        schema: null,
+        row_count: null,
+        page_count: null,
+        truncated: 0,
+        worker_id: null,
+        lease_expires_at: null,
+        cancel_requested: 0,
+        created_at: nowIso(),
+        started_at: null,
+        finished_at: null,
+        expires_at: null,
+      });
+      try {
+        await this.deps.dispatcher.enqueue({ taskId: id, connectionId: connection.id });
+      } catch (err) {
+        // Not queued means not accepted: leave nothing behind, so a retry cannot run it twice.
+        await this.deps.tasks.delete(id);
+        throw err;
+      }
+      return { status: 200, body: { data: { id, status: 'created' } } };
+    });
+  }
+
+  /** Status, and for finished queries one page of the result. `wait` long-polls for a terminal status. */
+  async get(
+    p: Principal,
+    id: string,
+    pageToken: string | undefined,
+    waitSeconds: number | undefined,
+  ): Promise<QueryResultView> {
+    let task = await this.load(p, id);
+    const page = pageToken === undefined ? 0 : this.deps.pageTokens.verify(id, pageToken);
+    if (waitSeconds !== undefined && waitSeconds > 0 && !isTerminal(task.status)) {
+      task = await this.waitForTerminal(task, Math.min(waitSeconds, MAX_WAIT_SECONDS));
+    }
+    return this.view(task, page);
+  }
+
+  async cancel(p: Principal, id: string): Promise<{ id: string; status: TaskStatus; error: string | null }> {
+    let task = await this.load(p, id);
+    if (isTerminal(task.status)) {
+      throw conflict(
+        'query_finished',
+        `The query already finished (${task.status}); there is nothing to cancel.`,
+      );
+    }
+    const now = nowIso();
+    if (task.status === 'created' && (await this.deps.tasks.cancelCreated(id, 'canceled', now, now))) {
+      await this.deps.events.publishFinished(id);
+    } else if (await this.deps.tasks.requestCancel(id)) {
+      await this.deps.events.publishCancel(id);
+    }
+    // Answer with the outcome when it comes quickly, which it does unless the database ignores the cancel.
+    task = await this.waitForTerminal(await this.load(p, id), 10);
+    return { id, status: task.status, error: task.error };
+  }
+
+  async list(
+    p: Principal,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ items: QuerySummary[]; next: string | null }> {
+    requireMember(p);
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const rows = await this.deps.tasks.listByOwner(ownerOf(p), limit + 1, after);
+    const items = rows.slice(0, limit).map(summarize);
+    const last = rows.length > limit ? rows[limit - 1] : undefined;
+    return { items, next: last ? encodeCursor(last) : null };
+  }
+
+  // ---- helpers ----
+
+  private queryText(input: SubmitInput): string {
+    const { bodyQuery, urlQuery } = input;
+    if (bodyQuery !== undefined && urlQuery !== undefined && bodyQuery !== urlQuery) {
+      throw badRequest(
+        'query_conflict',
+        'The SQL was given both in the body and in the URL parameter "query", and they differ; send it once.',
+      );
+    }
+    const sql = bodyQuery ?? urlQuery;
+    if (sql === undefined || sql.trim() === '') {
+      throw badRequest('query_required', 'A query is required: send {"query": "<sql>"} or ?query=<sql>.');
+    }
+    const bytes = Buffer.byteLength(sql, 'utf8');
+    if (bytes > this.options.maxQueryBytes) {
+      throw new AppError(
+        413,
+        'query_too_large',
+        `The query is ${bytes} bytes; this server accepts at most ${this.options.maxQueryBytes}.`,
+      );
+    }
+    return sql;
+  }
+
+  /** Only the creator may see a query: anyone else gets the same 404 as for an id that does not exist. */
+  private async load(p: Principal, id: string): Promise<QueryTaskRow> {
+    const task = await this.deps.tasks.find(id);
+    if (!task || task.owner !== ownerOf(p)) throw notFound('query', id);
+    return task;
+  }
+
+  /**
+   * Waits until the task is terminal or the time is up. Wake-ups only shorten the wait: the store is
+   * re-read after every wake-up and at least once a second, so a lost wake-up costs at most a second.
+   */
+  private async waitForTerminal(task: QueryTaskRow, seconds: number): Promise<QueryTaskRow> {
+    if (isTerminal(task.status)) return task;
+    const deadline = Date.now() + seconds * 1000;
+    let signaled = false;
+    let wake: (() => void) | undefined;
+    const unsubscribe = this.deps.events.onFinished(task.id, () => {
+      signaled = true;
+      wake?.();
+    });
+    try {
+      let current = task;
+      for (;;) {
+        signaled = false;
+        current = (await this.deps.tasks.find(task.id)) ?? current;
+        const left = deadline - Date.now();
+        if (isTerminal(current.status) || left <= 0) return current;
+        if (signaled) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 1000));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  private async view(task: QueryTaskRow, page: number): Promise<QueryResultView> {
+    const { id } = task;
+    switch (task.status) {
+      case 'created':
+      case 'running':
+        return { id, status: task.status };
+      case 'failed':
+      case 'unknown':
+        return { id, status: task.status, error: task.error ?? task.status };
+    }
+    // Expired results read `unknown` from the moment they expire, whether or not the sweeper has run.
+    if (task.expires_at !== null && task.expires_at <= nowIso())
+      return { id, status: 'unknown', error: EXPIRED_MESSAGE };
+    const pageCount = task.page_count ?? 0;
+    if (page >= Math.max(pageCount, 1)) {
+      throw badRequest('invalid_page_token', 'The page token points past the end of this result.');
+    }
+    let results: Buffer;
+    if (pageCount === 0) results = Buffer.from('[]');
+    else {
+      const stored = await this.deps.results.getPage(id, page);
+      if (!stored) return { id, status: 'unknown', error: EXPIRED_MESSAGE };
+      results = stored;
+    }
+    return {
+      id,
+      status: 'done',
+      fields: JSON.parse(task.fields ?? '[]') as string[],
+      schema: JSON.parse(task.schema ?? '[]') as { name: string; type: string }[],
+      count: task.row_count ?? 0,
+      truncated: task.truncated === 1,
+      expires: toWireTime(task.expires_at!),
+      results,
+      nextPage: page + 1 < pageCount ? this.deps.pageTokens.sign(id, page + 1) : null,
+      previousPage: page > 0 ? this.deps.pageTokens.sign(id, page - 1) : null,
+    };
+  }
+}
+
+function requireMember(p: Principal): string {
+  if (p.kind === 'partner') {
+    throw forbidden('The partner key manages organizations; use a user or organization key to run queries.');
+  }
+  return p.organizationId;
+}
+
+function summarize(t: QueryTaskRow): QuerySummary {
+  return {
+    id: t.id,
+    status: t.status,
+    connection_id: t.connection_id,
+    query: t.sql.length > LIST_QUERY_PREVIEW ? `${t.sql.slice(0, LIST_QUERY_PREVIEW)}…` : t.sql,
+    count: t.status === 'done' ? t.row_count : null,
+    error: t.error,
+    created_at: toWireTime(t.created_at),
+    started_at: t.started_at ? toWireTime(t.started_at) : null,
+    finished_at: t.finished_at ? toWireTime(t.finished_at) : null,
+    expires: t.expires_at ? toWireTime(t.expires_at) : null,
+  };
+}
+
+function encodeCursor(t: QueryTaskRow): string {
+  return Buffer.from(`${t.created_at}|${t.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\|([0-9a-f-]{36})$/.exec(decoded);
+  if (!m)
+    throw badRequest('invalid_cursor', 'The cursor is not valid; follow links.next from the first page.');
+  return { createdAt: m[1]!, id: m[2]! };
+}

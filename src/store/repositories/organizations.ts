@@ -1,0 +1,37 @@
+import type { Db } from '../database.js';
+import type { OrganizationsTable } from '../schema.js';
+
+export type OrganizationRow = OrganizationsTable;
+
+export class OrganizationsRepository {
+  constructor(private readonly db: Db) {}
+
+  list(): Promise<OrganizationRow[]> {
+    return this.db.selectFrom('organizations').selectAll().orderBy('created_at').orderBy('id').execute();
+  }
+
+  find(id: string): Promise<OrganizationRow | undefined> {
+    return this.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  findByName(name: string): Promise<OrganizationRow | undefined> {
+    return this.db.selectFrom('organizations').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async insert(row: OrganizationRow): Promise<void> {
+    await this.db.insertInto('organizations').values(row).execute();
+  }
+
+  async rename(id: string, name: string, updatedAt: string): Promise<void> {
+    await this.db
+      .updateTable('organizations')
+      .set({ name, updated_at: updatedAt })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('organizations').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+}

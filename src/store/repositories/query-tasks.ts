@@ -1,0 +1,262 @@
+import type { Db } from '../database.js';
+import type { QueryTasksTable, TaskStatus } from '../schema.js';
+
+export type QueryTaskRow = QueryTasksTable;
+
+/** Frozen so nobody invents a seventh state. `done`, `failed` and `unknown` are terminal. */
+export const TASK_STATUS = Object.freeze({
+  created: 'created',
+  running: 'running',
+  done: 'done',
+  failed: 'failed',
+  unknown: 'unknown',
+} as const satisfies Record<TaskStatus, TaskStatus>);
+
+export const TERMINAL_STATUSES: readonly TaskStatus[] = Object.freeze(['done', 'failed', 'unknown']);
+
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export interface FinishDone {
+  fields: string[];
+  schema: { name: string; type: string }[];
+  rowCount: number;
+  pageCount: number;
+  truncated: boolean;
+  finishedAt: string;
+  expiresAt: string;
+}
+
+/**
+ * The query task table. Every state change is a conditional UPDATE on the expected current state
+ * (and, for running tasks, the worker holding the lease), so two processes can never both win.
+ */
+export class QueryTasksRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: QueryTaskRow): Promise<void> {
+    await this.db.insertInto('query_tasks').values(row).execute();
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('query_tasks').where('id', '=', id).execute();
+  }
+
+  async find(id: string): Promise<QueryTaskRow | undefined> {
+    return normalize(
+      await this.db.selectFrom('query_tasks').selectAll().where('id', '=', id).executeTakeFirst(),
+    );
+  }
+
+  /** The caller's queries, newest first, after an optional (created_at, id) cursor. */
+  async listByOwner(
+    owner: string,
+    limit: number,
+    after?: { createdAt: string; id: string },
+  ): Promise<QueryTaskRow[]> {
+    let q = this.db.selectFrom('query_tasks').selectAll().where('owner', '=', owner);
+    if (after) {
+      q = q.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    }
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map((r) => normalize(r)!);
+  }
+
+  /** Tasks waiting to run, oldest first: re-dispatched after a restart. */
+  async listCreated(limit: number): Promise<Pick<QueryTaskRow, 'id' | 'connection_id'>[]> {
+    return this.db
+      .selectFrom('query_tasks')
+      .select(['id', 'connection_id'])
+      .where('status', '=', 'created')
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** created → running, for exactly one worker. False when someone else got there first (or it was canceled). */
+  async claim(id: string, workerId: string, now: string, leaseUntil: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({ status: 'running', worker_id: workerId, started_at: now, lease_expires_at: leaseUntil })
+      .where('id', '=', id)
+      .where('status', '=', 'created')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Extends the lease while the worker still holds it. Returns whether it still does, and whether a cancel
+   * was requested (the request may have come through another process).
+   */
+  async renewLease(
+    id: string,
+    workerId: string,
+    leaseUntil: string,
+  ): Promise<{ held: boolean; cancelRequested: boolean }> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({ lease_expires_at: leaseUntil })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('worker_id', '=', workerId)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) return { held: false, cancelRequested: false };
+    const row = await this.db
+      .selectFrom('query_tasks')
+      .select('cancel_requested')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return { held: true, cancelRequested: Number(row?.cancel_requested ?? 0) === 1 };
+  }
+
+  async finishDone(id: string, workerId: string, done: FinishDone): Promise<boolean> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({
+        status: 'done',
+        error: null,
+        fields: JSON.stringify(done.fields),
+        schema: JSON.stringify(done.schema),
+        row_count: done.rowCount,
+        page_count: done.pageCount,
+        truncated: done.truncated ? 1 : 0,
+        finished_at: done.finishedAt,
+        expires_at: done.expiresAt,
+        lease_expires_at: null,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('worker_id', '=', workerId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async finishFailed(
+    id: string,
+    workerId: string,
+    error: string,
+    finishedAt: string,
+    expiresAt: string,
+  ): Promise<boolean> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({
+        status: 'failed',
+        error,
+        finished_at: finishedAt,
+        expires_at: expiresAt,
+        lease_expires_at: null,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('worker_id', '=', workerId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** A task canceled before any worker claimed it ends here, never having run. */
+  async cancelCreated(id: string, error: string, finishedAt: string, expiresAt: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({ status: 'failed', error, finished_at: finishedAt, expires_at: expiresAt })
+      .where('id', '=', id)
+      .where('status', '=', 'created')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async requestCancel(id: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('query_tasks')
+      .set({ cancel_requested: 1 })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Running tasks whose lease ran out: their worker died. */
+  async listLeaseExpired(now: string, limit: number): Promise<Pick<QueryTaskRow, 'id' | 'worker_id'>[]> {
+    return this.db
+      .selectFrom('query_tasks')
+      .select(['id', 'worker_id'])
+      .where('status', '=', 'running')
+      .where('lease_expires_at', '<', now)
+      .limit(limit)
+      .execute();
+  }
+
+  /** Every running task: at start-up of the single embedded process, none of them can still be alive. */
+  async listRunning(limit: number): Promise<Pick<QueryTaskRow, 'id' | 'worker_id'>[]> {
+    return this.db
+      .selectFrom('query_tasks')
+      .select(['id', 'worker_id'])
+      .where('status', '=', 'running')
+      .limit(limit)
+      .execute();
+  }
+
+  /** running → unknown, only if it is still the same worker's (a late finish must not be overwritten). */
+  async markLost(
+    id: string,
+    workerId: string | null,
+    error: string,
+    now: string,
+    expiresAt: string,
+  ): Promise<boolean> {
+    let q = this.db
+      .updateTable('query_tasks')
+      .set({ status: 'unknown', error, finished_at: now, expires_at: expiresAt, lease_expires_at: null })
+      .where('id', '=', id)
+      .where('status', '=', 'running');
+    q = workerId === null ? q.where('worker_id', 'is', null) : q.where('worker_id', '=', workerId);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Done tasks past their expiry, whose pages are due for deletion. */
+  async listExpiredDone(now: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('query_tasks')
+      .select('id')
+      .where('status', '=', 'done')
+      .where('expires_at', '<', now)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** done → unknown once the pages are gone. */
+  async markExpired(id: string, error: string): Promise<void> {
+    await this.db
+      .updateTable('query_tasks')
+      .set({ status: 'unknown', error, page_count: 0 })
+      .where('id', '=', id)
+      .where('status', '=', 'done')
+      .execute();
+  }
+
+  async countByStatus(status: TaskStatus): Promise<number> {
+    const r = await this.db
+      .selectFrom('query_tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', status)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+}
+
+/** PostgreSQL returns bigint columns as strings; the rest of the code sees numbers. */
+function normalize(row: QueryTaskRow | undefined): QueryTaskRow | undefined {
+  if (!row) return row;
+  if (row.row_count !== null) row.row_count = Number(row.row_count);
+  if (row.max_rows !== null) row.max_rows = Number(row.max_rows);
+  return row;
+}

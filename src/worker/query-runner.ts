@@ -1,0 +1,237 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../core/metrics.js';
+import { DatabaseError, QueryAbortedError } from '../connectors/connector.js';
+import { scrubMessage } from '../connectors/config-fields.js';
+import { isoAfter, nowIso } from '../core/time.js';
+import type { DispatchedTask } from '../dispatch/dispatcher.js';
+import { uniqueFieldNames } from '../encoding/field-names.js';
+import { PageWriter } from '../encoding/page-writer.js';
+import { createRowEncoder } from '../encoding/row-encoder.js';
+import type { TaskEvents } from '../events/task-events.js';
+import type { ResultStore } from '../results/result-store.js';
+import type { ConnectionService, ResolvedConnection } from '../service/connection-service.js';
+import type { ConnectionsRepository } from '../store/repositories/connections.js';
+import type { QueryTaskRow, QueryTasksRepository } from '../store/repositories/query-tasks.js';
+import { abortMessage, abortReason, type AbortReason } from './abort-reasons.js';
+
+export interface QueryRunnerOptions {
+  workerId: string;
+  pageRows: number;
+  pageBytes: number;
+  leaseSeconds: number;
+  resultTtlSeconds: number;
+  fileRoot: string;
+}
+
+export interface QueryRunnerDeps {
+  tasks: QueryTasksRepository;
+  connectionRows: ConnectionsRepository;
+  connections: ConnectionService;
+  results: ResultStore;
+  events: TaskEvents;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** Rows asked of the driver at a time: enough to amortize round trips, small enough to keep memory flat. */
+const MAX_BATCH_ROWS = 5000;
+
+/**
+ * Runs one claimed task end to end: stream rows from the database, encode them, cut them into pages,
+ * store each page as it fills, then record the outcome. Holds a lease while it works (renewed by a
+ * heartbeat), so a dead worker's task is found and marked `unknown` by the sweeper.
+ */
+export class QueryRunner {
+  private readonly active = new Map<string, AbortController>();
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly deps: QueryRunnerDeps,
+    private readonly options: QueryRunnerOptions,
+  ) {
+    this.stopListening = deps.events.onCancel((taskId) => this.abort(taskId, { kind: 'canceled' }));
+  }
+
+  get runningCount(): number {
+    return this.active.size;
+  }
+
+  /** The dispatcher's task handler. Never throws: every outcome is recorded on the task. */
+  readonly run = async (dispatched: DispatchedTask): Promise<void> => {
+    const { tasks, log } = this.deps;
+    const { workerId } = this.options;
+    const id = dispatched.taskId;
+    const leaseMs = this.options.leaseSeconds * 1000;
+    const claimedAt = nowIso();
+    if (!(await tasks.claim(id, workerId, claimedAt, isoAfter(claimedAt, leaseMs)))) return;
+
+    const controller = new AbortController();
+    this.active.set(id, controller);
+    this.deps.metrics.queriesRunning.inc();
+    let task: QueryTaskRow | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const heartbeat = setInterval(() => void this.renew(id, controller), Math.max(500, leaseMs / 3));
+    heartbeat.unref();
+    try {
+      task = await tasks.find(id);
+      if (!task) return;
+      const seconds = task.timeout_seconds;
+      timer = setTimeout(
+        () => controller.abort({ kind: 'timeout', seconds } satisfies AbortReason),
+        seconds * 1000,
+      );
+      timer.unref();
+      // A cancel that arrived between claim and now.
+      if (task.cancel_requested) controller.abort({ kind: 'canceled' } satisfies AbortReason);
+      await this.execute(task, controller.signal);
+    } catch (err) {
+      await this.fail(id, task, controller.signal, err);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(heartbeat);
+      this.active.delete(id);
+      this.deps.metrics.queriesRunning.dec();
+      await this.deps.events
+        .publishFinished(id)
+        .catch((err: unknown) => log.warn({ err, taskId: id }, 'wake-up lost'));
+    }
+  };
+
+  /** Stops a task running in this process, if it is here. */
+  abort(taskId: string, reason: AbortReason): boolean {
+    const controller = this.active.get(taskId);
+    if (!controller) return false;
+    controller.abort(reason);
+    return true;
+  }
+
+  /** Stops every running query (shutdown); each ends `failed` with a message saying why. */
+  abortAll(reason: AbortReason): void {
+    for (const controller of this.active.values()) controller.abort(reason);
+  }
+
+  close(): void {
+    this.stopListening();
+  }
+
+  private async execute(task: QueryTaskRow, signal: AbortSignal): Promise<void> {
+    const { results, tasks } = this.deps;
+    const connection = await this.resolveConnection(task);
+    const parameters = JSON.parse(task.parameters) as (string | number | boolean | null)[];
+    const batchSize = Math.min(this.options.pageRows, MAX_BATCH_ROWS);
+    const stream = await connection.connector.stream(
+      connection.config,
+      task.sql,
+      parameters,
+      { signal, batchSize },
+      { fileRoot: this.options.fileRoot },
+    );
+
+    const fields = uniqueFieldNames(stream.columns.map((c) => c.name));
+    const schema = stream.columns.map((c, i) => ({ name: fields[i]!, type: c.type }));
+    const encode = createRowEncoder(fields);
+    const writer = new PageWriter({
+      maxRows: this.options.pageRows,
+      maxBytes: this.options.pageBytes,
+      sink: async (page, bytes, rows) => {
+        await results.putPage(task.id, page, bytes);
+        this.deps.metrics.pagesWritten.inc();
+        this.deps.metrics.rowsWritten.inc(rows);
+      },
+    });
+
+    const maxRows = task.max_rows ?? Number.POSITIVE_INFINITY;
+    let count = 0;
+    let truncated = false;
+    // Breaking out of the loop closes the cursor on the database (the iterator's return()).
+    rows: for await (const batch of stream.rows) {
+      for (const row of batch) {
+        if (count >= maxRows) {
+          truncated = true;
+          break rows;
+        }
+        await writer.push(encode(row));
+        count++;
+      }
+    }
+    // A driver that ends its stream quietly on abort must not turn a stopped query into a short result.
+    if (signal.aborted) throw new QueryAbortedError(signal.reason);
+    const summary = await writer.finish();
+
+    const finishedAt = nowIso();
+    const recorded = await tasks.finishDone(task.id, this.options.workerId, {
+      fields,
+      schema,
+      rowCount: summary.rowCount,
+      pageCount: summary.pageCount,
+      truncated,
+      finishedAt,
+      expiresAt: isoAfter(finishedAt, this.options.resultTtlSeconds * 1000),
+    });
+    // Lost the lease meanwhile: the sweeper has already declared the task lost, so these pages are orphans.
+    if (!recorded) await results.deleteResult(task.id);
+    else this.deps.metrics.queriesFinished.inc({ status: 'done' });
+  }
+
+  private async resolveConnection(task: QueryTaskRow): Promise<ResolvedConnection> {
+    const row = await this.deps.connectionRows.findById(task.connection_id);
+    if (!row || row.organization_id !== task.organization_id) {
+      throw new DatabaseError('The connection this query was submitted on no longer exists.');
+    }
+    return this.deps.connections.resolveRow(row);
+  }
+
+  /** Records the failure, after removing any pages written so far: a failed query has no partial result. */
+  private async fail(
+    id: string,
+    task: QueryTaskRow | undefined,
+    signal: AbortSignal,
+    err: unknown,
+  ): Promise<void> {
+    const { tasks, results, log } = this.deps;
+    await results
+      .deleteResult(id)
+      .catch((e: unknown) => log.error({ err: e, taskId: id }, 'could not delete pages'));
+    const reason = signal.aborted ? abortReason(signal.reason) : undefined;
+    if (reason?.kind === 'lease_lost') return;
+    let message: string;
+    if (reason) message = abortMessage(reason);
+    else if (err instanceof DatabaseError) {
+      const secrets = task ? await this.secretsOf(task) : [];
+      message = scrubMessage(err.message, secrets);
+    } else {
+      log.error({ err, taskId: id }, 'query failed inside qrun');
+      message =
+        'qrun could not run this query because of an internal error; the details are in the server log.';
+    }
+    const finishedAt = nowIso();
+    this.deps.metrics.queriesFinished.inc({ status: 'failed' });
+    await tasks.finishFailed(
+      id,
+      this.options.workerId,
+      message,
+      finishedAt,
+      isoAfter(finishedAt, this.options.resultTtlSeconds * 1000),
+    );
+  }
+
+  private async secretsOf(task: QueryTaskRow): Promise<string[]> {
+    try {
+      return (await this.resolveConnection(task)).secrets;
+    } catch {
+      return [];
+    }
+  }
+
+  private async renew(id: string, controller: AbortController): Promise<void> {
+    try {
+      const until = isoAfter(nowIso(), this.options.leaseSeconds * 1000);
+      const { held, cancelRequested } = await this.deps.tasks.renewLease(id, this.options.workerId, until);
+      if (!held) controller.abort({ kind: 'lease_lost' } satisfies AbortReason);
+      else if (cancelRequested) controller.abort({ kind: 'canceled' } satisfies AbortReason);
+    } catch (err) {
+      // A missed heartbeat is survivable; the lease outlasts several of them.
+      this.deps.log.warn({ err, taskId: id }, 'lease renewal failed');
+    }
+  }
+}

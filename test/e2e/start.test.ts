@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, runQrun, waitForHttp } from '../helpers/process.js';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-e2e-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('qrun start as a real process', () => {
+  let adminKey = '';
+
+  it('first start creates the admin key (0600), prints it once with a curl line, and serves it', async () => {
+    const port = await freePort();
+    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, QRUN_PORT: String(port) });
+    const base = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${base}/readyz`, proc);
+    // The banner is written right after listen; give it a moment.
+    for (let i = 0; i < 50 && !proc.stdout().includes('curl'); i++)
+      await new Promise((r) => setTimeout(r, 100));
+
+    adminKey = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
+    expect(adminKey).toMatch(/^qrun_u_/);
+    for (const f of ['admin-key', 'partner-key', 'secret-key']) {
+      expect(statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
+    }
+    expect(proc.stdout()).toContain(adminKey);
+    expect(proc.stdout()).toContain(
+      `curl -H "Authorization: Bearer $(cat ${path.join(dataDir, 'admin-key')})" ${base}/api/me`,
+    );
+
+    const me = await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(me.status).toBe(200);
+    expect(((await me.json()) as { data: { email: string } }).data.email).toBe('admin@localhost');
+
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    expect(exit.code).toBe(0);
+    // Structured logs never carry the key.
+    expect(proc.stdout().split(adminKey).length - 1).toBe(1);
+    expect(proc.stderr()).not.toContain(adminKey);
+  });
+
+  it('a later start prints nothing secret and keeps the same key', async () => {
+    const port = await freePort();
+    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, QRUN_PORT: String(port) });
+    await waitForHttp(`http://127.0.0.1:${port}/readyz`, proc);
+    const me = await fetch(`http://127.0.0.1:${port}/api/me`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    expect(me.status).toBe(200);
+    proc.child.kill('SIGINT');
+    expect((await proc.exited).code).toBe(0);
+    expect(proc.stdout()).not.toMatch(/qrun_[uop]_/);
+    expect(proc.stderr()).not.toMatch(/qrun_[uop]_/);
+  });
+
+  it.each([
+    ['QRUN_PORT', 'eighty'],
+    ['QRUN_PAGE_ROWS', '0'],
+    ['QRUN_LOG_LEVEL', 'loud'],
+    ['QRUN_SECRET_KEY', 'short'],
+    ['QRUN_DATABASE_URL', 'mongodb://x'],
+  ])('a bad %s stops the process with one line naming it', async (name, value) => {
+    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, [name]: value });
+    const exit = await proc.exited;
+    expect(exit.code).toBe(1);
+    const lines = proc.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^qrun: ${name}: `));
+  });
+});

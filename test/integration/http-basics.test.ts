@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer({ QRUN_BODY_LIMIT_BYTES: '4096', QRUN_MAX_QUERY_BYTES: '1024' });
+});
+afterAll(() => s.close());
+
+describe('HTTP basics', () => {
+  it('healthz and readyz answer without a key', async () => {
+    expect((await s.request('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    const ready = await s.request('GET', '/readyz');
+    expect(ready.status).toBe(200);
+  });
+
+  it('unknown routes are 404 with the error envelope', async () => {
+    const r = await s.request('GET', '/api/nope', { auth: { bearer: s.adminKey } });
+    expect(r.status).toBe(404);
+    expect(r.body).toMatchObject({ status: 404, key: 'not_found' });
+  });
+
+  it('a wrong method is 405 with Allow', async () => {
+    const r = await s.request('PATCH', '/api/connections', { auth: { bearer: s.adminKey } });
+    expect(r.status).toBe(405);
+    expect(r.body.key).toBe('method_not_allowed');
+    expect(r.headers.get('allow')).toContain('GET');
+    expect(r.headers.get('allow')).toContain('POST');
+  });
+
+  it('malformed JSON is 400 invalid_json', async () => {
+    const r = await s.request('POST', '/api/connections', {
+      auth: { bearer: s.adminKey },
+      rawBody: '{"name": ',
+    });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ status: 400, key: 'invalid_json' });
+  });
+
+  it('a body over the limit is 413', async () => {
+    const r = await s.request('POST', '/api/connections', {
+      auth: { bearer: s.adminKey },
+      body: { name: 'x'.repeat(10_000), type: 'sqlite', configuration: {} },
+    });
+    expect(r.status).toBe(413);
+    expect(r.body.key).toBe('payload_too_large');
+  });
+
+  it('a non-JSON content type is 415', async () => {
+    const r = await s.request('POST', '/api/connections', {
+      auth: { bearer: s.adminKey },
+      rawBody: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(r.status).toBe(415);
+  });
+
+  it('errors never carry a stack trace', async () => {
+    const r = await s.request('POST', '/api/connections', { auth: { bearer: s.adminKey }, rawBody: '[' });
+    expect(r.text).not.toMatch(/at .*\.(js|ts):\d+/);
+  });
+
+  it('serves an OpenAPI 3.1 document covering the routes', async () => {
+    const r = await s.request('GET', '/api/openapi.json');
+    expect(r.status).toBe(200);
+    expect(r.body.openapi).toBe('3.1.0');
+    for (const p of [
+      '/api/me',
+      '/api/connections',
+      '/api/connections/{id}',
+      '/api/connection_types',
+      '/api/organizations/{org_id}/users',
+    ]) {
+      expect(Object.keys(r.body.paths)).toContain(p);
+    }
+    expect(r.body.components.schemas.Error).toBeDefined();
+  });
+});

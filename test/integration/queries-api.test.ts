@@ -1,0 +1,505 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
+
+const pgConfig = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
+
+let s: TestServer;
+let connectionId: string;
+let admin: Auth;
+
+async function createConnection(server: TestServer, auth: Auth): Promise<string> {
+  const c = await server.request('POST', '/api/connections', {
+    auth,
+    body: { name: 'pg', type: 'postgresql', configuration: pgConfig },
+  });
+  expect(c.status).toBe(200);
+  return c.body.data.id;
+}
+
+async function submit(
+  server: TestServer,
+  auth: Auth,
+  connection: string,
+  body: unknown,
+  headers?: Record<string, string>,
+) {
+  return server.request('POST', `/api/connections/${connection}/query`, { auth, body, headers });
+}
+
+async function waitDone(server: TestServer, auth: Auth, id: string) {
+  for (let i = 0; i < 10; i++) {
+    const r = await server.request('GET', `/api/queries/${id}?wait=30`, { auth });
+    if (['done', 'failed', 'unknown'].includes(r.body.data.status)) return r;
+  }
+  throw new Error(`query ${id} did not finish`);
+}
+
+async function myQueryCount(server: TestServer, auth: Auth): Promise<number> {
+  const r = await server.request('GET', '/api/queries?limit=200', { auth });
+  return r.body.data.length;
+}
+
+async function newUser(server: TestServer, email: string, role: 'admin' | 'user' = 'user'): Promise<Auth> {
+  const me = await server.request('GET', '/api/me', { auth: { bearer: server.adminKey } });
+  const org = me.body.data.organization_id;
+  const u = await server.request('POST', `/api/organizations/${org}/users`, {
+    auth: { bearer: server.adminKey },
+    body: { email, role },
+  });
+  const k = await server.request('POST', `/api/organizations/${org}/users/${u.body.data.id}/keys`, {
+    auth: { bearer: server.adminKey },
+  });
+  return { bearer: k.body.data.value };
+}
+
+beforeAll(async () => {
+  s = await startTestServer({ QRUN_MAX_QUERY_BYTES: '1024', QRUN_PAGE_ROWS: '10' });
+  admin = { bearer: s.adminKey };
+  connectionId = await createConnection(s, admin);
+});
+afterAll(() => s.close());
+
+describe('submitting', () => {
+  it('takes the SQL from the body, from ?query= with an empty body, and from ?query= with no body', async () => {
+    const a = await submit(s, admin, connectionId, { query: 'select 1 as x' });
+    const b = await s.request(
+      'POST',
+      `/api/connections/${connectionId}/query?query=${encodeURIComponent('select 2 as x')}`,
+      {
+        auth: admin,
+        body: {},
+      },
+    );
+    const c = await s.request(
+      'POST',
+      `/api/connections/${connectionId}/query?query=${encodeURIComponent('select 3 as x')}`,
+      {
+        auth: admin,
+      },
+    );
+    const same = await s.request(
+      'POST',
+      `/api/connections/${connectionId}/query?query=${encodeURIComponent('select 4 as x')}`,
+      {
+        auth: admin,
+        body: { query: 'select 4 as x' },
+      },
+    );
+    for (const [r, x] of [
+      [a, 1],
+      [b, 2],
+      [c, 3],
+      [same, 4],
+    ] as const) {
+      expect(r.status).toBe(200);
+      expect(r.body.data.status).toBe('created');
+      const done = await waitDone(s, admin, r.body.data.id);
+      expect(done.body.data.results).toEqual([{ x }]);
+    }
+  });
+
+  const bad: [string, unknown, string, number, string][] = [
+    ['missing query', {}, '', 400, 'query_required'],
+    ['empty query', { query: '' }, '', 400, 'query_required'],
+    ['blank query', { query: '  \n ' }, '', 400, 'query_required'],
+    ['body and URL differ', { query: 'select 1' }, '?query=select%202', 400, 'query_conflict'],
+    ['query over the limit', { query: `select '${'x'.repeat(2000)}'` }, '', 413, 'query_too_large'],
+    ['parameters not an array', { query: 'select 1', parameters: 'a' }, '', 400, 'invalid_request'],
+    ['object parameter', { query: 'select $1', parameters: [{ a: 1 }] }, '', 400, 'invalid_request'],
+    ['array parameter', { query: 'select $1', parameters: [[1]] }, '', 400, 'invalid_request'],
+    ['timeout as a string', { query: 'select 1', timeout_seconds: '5' }, '', 400, 'invalid_request'],
+    ['timeout zero', { query: 'select 1', timeout_seconds: 0 }, '', 400, 'invalid_request'],
+    ['timeout fractional', { query: 'select 1', timeout_seconds: 1.5 }, '', 400, 'invalid_request'],
+    [
+      'timeout above the operator limit',
+      { query: 'select 1', timeout_seconds: 999_999 },
+      '',
+      400,
+      'invalid_timeout',
+    ],
+    ['max_rows negative', { query: 'select 1', max_rows: -1 }, '', 400, 'invalid_request'],
+    ['unknown field', { query: 'select 1', querry: 'x' }, '', 400, 'unknown_field'],
+  ];
+  it.each(bad)('%s is rejected and nothing is created', async (_name, body, qs, status, key) => {
+    const before = await myQueryCount(s, admin);
+    const r = await s.request('POST', `/api/connections/${connectionId}/query${qs}`, { auth: admin, body });
+    expect(r.status).toBe(status);
+    expect(r.body.key).toBe(key);
+    expect(r.body.message.length).toBeGreaterThan(10);
+    expect(await myQueryCount(s, admin)).toBe(before);
+  });
+
+  it('a malformed connection id is 400 invalid_id; an unknown one is 404', async () => {
+    const bad = await submit(s, admin, 'nope', { query: 'select 1' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.key).toBe('invalid_id');
+    const unknown = await submit(s, admin, '00000000-0000-4000-8000-000000000000', { query: 'select 1' });
+    expect(unknown.status).toBe(404);
+  });
+
+  it("another organization's connection is 404 at submit", async () => {
+    const partner = { bearer: s.partnerKey };
+    const org = await s.request('POST', '/api/organizations', { auth: partner, body: { name: 'elsewhere' } });
+    const user = await s.request('POST', `/api/organizations/${org.body.data.id}/users`, {
+      auth: partner,
+      body: { email: 'x@elsewhere.example', role: 'admin' },
+    });
+    const key = await s.request(
+      'POST',
+      `/api/organizations/${org.body.data.id}/users/${user.body.data.id}/keys`,
+      {
+        auth: partner,
+      },
+    );
+    const r = await submit(s, { bearer: key.body.data.value }, connectionId, { query: 'select 1' });
+    expect(r.status).toBe(404);
+  });
+
+  it('binds parameters instead of splicing them', async () => {
+    const evil = "'); drop table if exists qrun_never; --";
+    const r = await submit(s, admin, connectionId, {
+      query: 'select $1::text as a, $2::int as b, $3::bool as c, $4::text as d',
+      parameters: [evil, 42, true, null],
+    });
+    const done = await waitDone(s, admin, r.body.data.id);
+    expect(done.body.data.results).toEqual([{ a: evil, b: 42, c: true, d: null }]);
+  });
+});
+
+describe('reading', () => {
+  it('only the creator can read a query, whatever its status', async () => {
+    const bob = await newUser(s, 'bob@reading.example');
+    const me = await s.request('GET', '/api/me', { auth: admin });
+    const orgKey = await s.request('POST', `/api/organizations/${me.body.data.organization_id}/keys`, {
+      auth: admin,
+    });
+    const org = { basic: orgKey.body.data.value as string };
+
+    const slow = await submit(s, admin, connectionId, { query: 'select pg_sleep(2) as slept' });
+    const id = slow.body.data.id;
+    for (const other of [bob, org]) {
+      const r = await s.request('GET', `/api/queries/${id}`, { auth: other });
+      expect(r.status).toBe(404);
+      expect((await s.request('POST', `/api/queries/${id}/cancel`, { auth: other })).status).toBe(404);
+    }
+    await waitDone(s, admin, id);
+    for (const other of [bob, org])
+      expect((await s.request('GET', `/api/queries/${id}`, { auth: other })).status).toBe(404);
+
+    // The organization key's own queries are its own.
+    const mine = await submit(s, org, connectionId, { query: 'select 1 as one' });
+    expect((await waitDone(s, org, mine.body.data.id)).body.data.results).toEqual([{ one: 1 }]);
+    expect((await s.request('GET', `/api/queries/${mine.body.data.id}`, { auth: admin })).status).toBe(404);
+  });
+
+  it('while created or running, only id and status', async () => {
+    const r = await submit(s, admin, connectionId, { query: 'select pg_sleep(1)' });
+    const g = await s.request('GET', `/api/queries/${r.body.data.id}`, { auth: admin });
+    expect(Object.keys(g.body.data).sort()).toEqual(['id', 'status']);
+    expect(g.body.links).toBeUndefined();
+    await waitDone(s, admin, r.body.data.id);
+  });
+
+  it('400 invalid_id and 404 for malformed and unknown ids', async () => {
+    const bad = await s.request('GET', '/api/queries/123', { auth: admin });
+    expect(bad.status).toBe(400);
+    expect(bad.body.key).toBe('invalid_id');
+    const unknown = await s.request('GET', '/api/queries/00000000-0000-4000-8000-000000000000', {
+      auth: admin,
+    });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('page tokens are bound to their query and tamper-proof', async () => {
+    const a = await submit(s, admin, connectionId, { query: 'select n from generate_series(1, 35) n' });
+    const b = await submit(s, admin, connectionId, { query: 'select n from generate_series(1, 35) n' });
+    const first = await waitDone(s, admin, a.body.data.id);
+    await waitDone(s, admin, b.body.data.id);
+    const next: string = first.body.links.next;
+    const token = decodeURIComponent(next.split('page=')[1]!);
+    const flipped = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
+    for (const t of ['garbage', token.slice(0, 10), flipped, '', '%%%']) {
+      const r = await s.request('GET', `/api/queries/${a.body.data.id}?page=${encodeURIComponent(t)}`, {
+        auth: admin,
+      });
+      expect(r.status, t).toBe(400);
+      expect(r.body.key).toBe('invalid_page_token');
+    }
+    const foreign = await s.request(
+      'GET',
+      `/api/queries/${b.body.data.id}?page=${encodeURIComponent(token)}`,
+      { auth: admin },
+    );
+    expect(foreign.status).toBe(400);
+    expect(foreign.body.key).toBe('invalid_page_token');
+  });
+
+  it('following links.next from page 1 visits every row once, in order', async () => {
+    const r = await submit(s, admin, connectionId, {
+      query: 'select n from generate_series(1, 95) n order by n',
+    });
+    let page = await waitDone(s, admin, r.body.data.id);
+    expect(page.body.links.previous).toBeNull();
+    const seen: number[] = [];
+    let pages = 0;
+    for (;;) {
+      pages++;
+      expect(page.body.data.count).toBe(95);
+      seen.push(...page.body.data.results.map((x: { n: number }) => x.n));
+      if (!page.body.links.next) break;
+      const prev = page;
+      page = await s.request('GET', page.body.links.next, { auth: admin });
+      expect(page.status).toBe(200);
+      // previous leads back to the page we came from.
+      const back = await s.request('GET', page.body.links.previous, { auth: admin });
+      expect(back.body.data.results).toEqual(prev.body.data.results);
+    }
+    expect(pages).toBe(10);
+    expect(seen).toEqual(Array.from({ length: 95 }, (_, i) => i + 1));
+  });
+
+  it('wait must be a whole number from 0 to 60', async () => {
+    const r = await submit(s, admin, connectionId, { query: 'select 1' });
+    for (const w of ['61', '-1', 'soon', '1.5']) {
+      const g = await s.request('GET', `/api/queries/${r.body.data.id}?wait=${w}`, { auth: admin });
+      expect(g.status, w).toBe(400);
+      expect(g.body.key).toBe('invalid_wait');
+    }
+  });
+
+  it('statements without rows end done with empty fields and results', async () => {
+    const r = await submit(s, admin, connectionId, {
+      query: 'create temporary table qrun_tmp_norows (a int)',
+    });
+    const done = await waitDone(s, admin, r.body.data.id);
+    expect(done.body.data).toMatchObject({ status: 'done', fields: [], count: 0, results: [] });
+    expect(done.body.links).toEqual({ next: null, previous: null });
+  });
+
+  it('a database error ends failed with its message and leaves no pages', async () => {
+    const r = await submit(s, admin, connectionId, {
+      query: 'select case when n > 55 then 1 / (n - n) else n end as n from generate_series(1, 100) n',
+    });
+    const done = await waitDone(s, admin, r.body.data.id);
+    expect(done.body.data.status).toBe('failed');
+    expect(done.body.data.error).toMatch(/division by zero/);
+    expect(done.body.data.results).toBeUndefined();
+    expect(existsSync(path.join(s.dataDir, 'results', r.body.data.id.slice(0, 2), r.body.data.id))).toBe(
+      false,
+    );
+  });
+
+  it('a syntax error is accepted at submit and ends failed', async () => {
+    const r = await submit(s, admin, connectionId, { query: 'selec 1' });
+    expect(r.status).toBe(200);
+    const done = await waitDone(s, admin, r.body.data.id);
+    expect(done.body.data.status).toBe('failed');
+    expect(done.body.data.error).toMatch(/syntax error/);
+  });
+
+  it('max_rows cuts the result short and says so', async () => {
+    const r = await submit(s, admin, connectionId, {
+      query: 'select n from generate_series(1, 50) n',
+      max_rows: 7,
+    });
+    const done = await waitDone(s, admin, r.body.data.id);
+    expect(done.body.data).toMatchObject({ count: 7, truncated: true });
+  });
+});
+
+describe('listing', () => {
+  it("lists only the caller's queries, newest first, with a cursor", async () => {
+    const carol = await newUser(s, 'carol@list.example');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await submit(s, carol, connectionId, { query: `select ${i}` })).body.data.id);
+    const first = await s.request('GET', '/api/queries?limit=2', { auth: carol });
+    expect(first.body.data.map((q: { id: string }) => q.id)).toEqual([ids[4], ids[3]]);
+    const second = await s.request('GET', first.body.links.next, { auth: carol });
+    expect(second.body.data.map((q: { id: string }) => q.id)).toEqual([ids[2], ids[1]]);
+    const third = await s.request('GET', second.body.links.next, { auth: carol });
+    expect(third.body.data.map((q: { id: string }) => q.id)).toEqual([ids[0]]);
+    expect(third.body.links.next).toBeNull();
+    const adminList = await s.request('GET', '/api/queries?limit=200', { auth: admin });
+    expect(adminList.body.data.some((q: { id: string }) => ids.includes(q.id))).toBe(false);
+  });
+
+  it('rejects a bad limit or cursor', async () => {
+    expect((await s.request('GET', '/api/queries?limit=0', { auth: admin })).body.key).toBe('invalid_limit');
+    expect((await s.request('GET', '/api/queries?limit=201', { auth: admin })).body.key).toBe(
+      'invalid_limit',
+    );
+    const c = await s.request('GET', '/api/queries?cursor=garbage', { auth: admin });
+    expect(c.status).toBe(400);
+    expect(c.body.key).toBe('invalid_cursor');
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the first response and starts nothing more', async () => {
+    const headers = { 'idempotency-key': 'order-12345-abc' };
+    const before = await myQueryCount(s, admin);
+    const a = await submit(s, admin, connectionId, { query: 'select 1' }, headers);
+    const b = await submit(s, admin, connectionId, { query: 'select 1' }, headers);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    expect(await myQueryCount(s, admin)).toBe(before + 1);
+  });
+
+  it('another caller may use the same key independently', async () => {
+    const dave = await newUser(s, 'dave@idem.example');
+    const headers = { 'idempotency-key': 'shared-key-0001' };
+    const a = await submit(s, admin, connectionId, { query: 'select 1' }, headers);
+    const b = await submit(s, dave, connectionId, { query: 'select 1' }, headers);
+    expect(b.body.data.id).not.toBe(a.body.data.id);
+  });
+
+  it('422 when the key is reused with a different query or connection', async () => {
+    const headers = { 'idempotency-key': 'reuse-key-0001' };
+    await submit(s, admin, connectionId, { query: 'select 1' }, headers);
+    const r = await submit(s, admin, connectionId, { query: 'select 2' }, headers);
+    expect(r.status).toBe(422);
+    expect(r.body.key).toBe('idempotency_mismatch');
+  });
+
+  it('409 while the first request is still being handled', async () => {
+    const owner = (await s.request('GET', '/api/me', { auth: admin })).body.data.id;
+    await s.qrun.store.db
+      .insertInto('idempotency_keys')
+      .values({
+        owner: `user:${owner}`,
+        key: 'in-flight-0001',
+        request_hash: 'x'.repeat(64),
+        state: 'pending',
+        response_status: null,
+        response_body: null,
+        created_at: new Date().toISOString(),
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      })
+      .execute();
+    const r = await submit(
+      s,
+      admin,
+      connectionId,
+      { query: 'select 1' },
+      { 'idempotency-key': 'in-flight-0001' },
+    );
+    expect(r.status).toBe(409);
+    expect(r.body.key).toBe('idempotency_conflict');
+  });
+
+  it.each(['short', 'has space in it', 'x'.repeat(256), 'bad/char!'])(
+    '400 for the malformed key %s',
+    async (key) => {
+      const before = await myQueryCount(s, admin);
+      const r = await submit(s, admin, connectionId, { query: 'select 1' }, { 'idempotency-key': key });
+      expect(r.status).toBe(400);
+      expect(r.body.key).toBe('invalid_idempotency_key');
+      expect(await myQueryCount(s, admin)).toBe(before);
+    },
+  );
+
+  it('a client error is part of the fixed response', async () => {
+    const headers = { 'idempotency-key': 'missing-conn-01' };
+    const a = await submit(s, admin, '00000000-0000-4000-8000-000000000000', { query: 'select 1' }, headers);
+    const b = await submit(s, admin, '00000000-0000-4000-8000-000000000000', { query: 'select 1' }, headers);
+    expect(a.status).toBe(404);
+    expect(b.status).toBe(404);
+    expect(b.body).toEqual(a.body);
+  });
+});
+
+describe('cancel', () => {
+  it('cancels a running query on the database; canceling again is 409', async () => {
+    const marker = `qrun_cancel_${Date.now()}`;
+    const r = await submit(s, admin, connectionId, { query: `select pg_sleep(60) /* ${marker} */` });
+    const id = r.body.data.id;
+    for (let i = 0; i < 100; i++) {
+      if ((await s.request('GET', `/api/queries/${id}`, { auth: admin })).body.data.status === 'running')
+        break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const c = await s.request('POST', `/api/queries/${id}/cancel`, { auth: admin });
+    expect(c.status).toBe(200);
+    expect(c.body.data).toMatchObject({ id, status: 'failed', error: 'canceled' });
+    const g = await s.request('GET', `/api/queries/${id}`, { auth: admin });
+    expect(g.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
+    const again = await s.request('POST', `/api/queries/${id}/cancel`, { auth: admin });
+    expect(again.status).toBe(409);
+    expect(again.body.key).toBe('query_finished');
+  });
+});
+
+describe('queue limits and waiting tasks', () => {
+  let q: TestServer;
+  let qAdmin: Auth;
+  let qConn: string;
+  beforeAll(async () => {
+    q = await startTestServer({ QRUN_WORKER_CONCURRENCY: '1', QRUN_MAX_QUEUED: '1' });
+    qAdmin = { bearer: q.adminKey };
+    qConn = await createConnection(q, qAdmin);
+  });
+  afterAll(() => q.close());
+
+  it('503 with Retry-After when the backlog is full, creating nothing; a waiting query can be canceled', async () => {
+    const running = await submit(q, qAdmin, qConn, { query: 'select pg_sleep(30)' });
+    for (let i = 0; i < 100; i++) {
+      if (
+        (await q.request('GET', `/api/queries/${running.body.data.id}`, { auth: qAdmin })).body.data
+          .status === 'running'
+      )
+        break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const waiting = await submit(q, qAdmin, qConn, { query: 'select 1' });
+    expect(waiting.status).toBe(200);
+    const before = await myQueryCount(q, qAdmin);
+    const full = await submit(q, qAdmin, qConn, { query: 'select 2' });
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await myQueryCount(q, qAdmin)).toBe(before);
+
+    const canceled = await q.request('POST', `/api/queries/${waiting.body.data.id}/cancel`, { auth: qAdmin });
+    expect(canceled.body.data).toMatchObject({ status: 'failed', error: 'canceled' });
+    const stopped = await q.request('POST', `/api/queries/${running.body.data.id}/cancel`, { auth: qAdmin });
+    expect(stopped.body.data.error).toBe('canceled');
+    // The canceled waiting query never ran.
+    const row = await q.qrun.store.db
+      .selectFrom('query_tasks')
+      .select(['started_at'])
+      .where('id', '=', waiting.body.data.id)
+      .executeTakeFirstOrThrow();
+    expect(row.started_at).toBeNull();
+  });
+});
+
+describe('retention', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ QRUN_RESULT_TTL_SECONDS: '1', QRUN_SWEEP_INTERVAL_SECONDS: '3600' });
+  });
+  afterAll(() => t.close());
+
+  it('reads unknown once expired, before the sweeper runs, and the sweeper deletes the pages', async () => {
+    const auth = { bearer: t.adminKey };
+    const conn = await createConnection(t, auth);
+    const r = await submit(t, auth, conn, { query: 'select 1 as one' });
+    const done = await waitDone(t, auth, r.body.data.id);
+    expect(done.body.data.status).toBe('done');
+    const dir = path.join(t.dataDir, 'results', r.body.data.id.slice(0, 2), r.body.data.id);
+    expect(existsSync(dir)).toBe(true);
+    await new Promise((res) => setTimeout(res, 1100));
+    const expired = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
+    expect(expired.body.data.status).toBe('unknown');
+    expect(expired.body.data.error).toMatch(/expired/);
+    expect(existsSync(dir)).toBe(true);
+    await t.qrun.sweeper.sweepOnce();
+    expect(existsSync(dir)).toBe(false);
+    const after = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
+    expect(after.body.data).toMatchObject({ status: 'unknown' });
+    expect(after.body.data.error).toMatch(/expired/);
+  });
+});
