@@ -1,0 +1,149 @@
+/**
+ * A qrun process killed with SIGKILL in the middle of a query, then started again on the same data
+ * directory: the query that was running reads `unknown` (lost) and its partial pages are gone, and the
+ * query that was still queued runs after the restart. Real child processes (the compiled dist/).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, runQrun, waitForHttp, type QrunProcess } from '../helpers/process.js';
+
+const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-crash-'));
+const marker = `qrun_crash_${randomBytes(4).toString('hex')}`;
+const env = {
+  QRUN_DATA_DIR: dataDir,
+  QRUN_WORKER_CONCURRENCY: '1',
+  QRUN_PAGE_ROWS: '100',
+  QRUN_LOG_LEVEL: 'warn',
+};
+
+let proc: QrunProcess | undefined;
+
+/** Runs `sql` on a short-lived connection of its own. */
+async function withPg<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(PG);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Backends running the slow query (found by the marker in its text). */
+const MARKED = 'FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND strpos(query, $1) > 0';
+
+afterAll(async () => {
+  if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+    proc.child.kill('SIGTERM');
+    await proc.exited;
+  }
+  // The killed process's pg_sleep would go on for ten minutes: a sleeping backend does not notice
+  // that its client is gone.
+  await withPg((c) => c.query(`SELECT pg_terminate_backend(pid) ${MARKED}`, [marker]));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function until(check: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Finished page files of one query under the result store's directory. */
+function pageFiles(queryId: string): string[] {
+  const root = path.join(dataDir, 'results');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
+    (p) => p.includes(queryId) && p.endsWith('.json'),
+  );
+}
+
+async function start(): Promise<{ proc: QrunProcess; base: string }> {
+  const port = await freePort();
+  const started = runQrun(['start'], { ...env, QRUN_PORT: String(port) });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/readyz`, started);
+  return { proc: started, base };
+}
+
+describe('crash and restart', () => {
+  it('a query running at the crash reads unknown with its pages deleted; a queued one runs again', async () => {
+    let base: string;
+    ({ proc, base } = await start());
+    const key = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
+    const call = async (method: string, p: string, body?: unknown) => {
+      const res = await fetch(base + p, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, text, body: JSON.parse(text) as any };
+    };
+    const status = async (id: string) => (await call('GET', `/api/queries/${id}`)).body.data.status as string;
+
+    const connection = await call('POST', '/api/connections', {
+      name: 'crash',
+      type: 'postgresql',
+      configuration: { hostname: PG.host, port: PG.port, database: PG.database, username: PG.user },
+    });
+    expect(connection.status, connection.text).toBe(200);
+    const submit = async (query: string) => {
+      const r = await call('POST', `/api/connections/${connection.body.data.id}/query`, { query });
+      expect(r.status, r.text).toBe(200);
+      return r.body.data.id as string;
+    };
+
+    // Batches of 100 rows (the page size): rows 1..4900 arrive and are paged before row 5000 sleeps.
+    const slow = await submit(
+      `/* ${marker} */ SELECT n, CASE WHEN n = 5000 THEN pg_sleep(600) END AS slept FROM generate_series(1, 10000) AS n`,
+    );
+    await until(async () => {
+      const s = await status(slow);
+      if (s !== 'created' && s !== 'running') throw new Error(`the slow query ended ${s} before the crash`);
+      return s === 'running';
+    }, 'the slow query to run');
+    // One worker, busy with the slow query: this one waits in the queue.
+    const queued = await submit('SELECT n FROM generate_series(1, 250) AS n');
+    await until(() => pageFiles(slow).length > 0, 'a page of the slow query on disk');
+    await until(async () => {
+      const r = await withPg((c) => c.query(`SELECT 1 ${MARKED} AND state = 'active'`, [marker]));
+      return r.rowCount === 1;
+    }, 'the slow query to sleep on the server');
+    expect(await status(slow)).toBe('running');
+    expect(await status(queued)).toBe('created');
+
+    proc.child.kill('SIGKILL');
+    expect((await proc.exited).signal).toBe('SIGKILL');
+    expect(pageFiles(slow).length).toBeGreaterThan(0);
+
+    ({ proc, base } = await start());
+    const lost = await call('GET', `/api/queries/${slow}`);
+    expect(lost.body.data, lost.text).toMatchObject({ id: slow, status: 'unknown' });
+    expect(lost.body.data.error).toMatch(/lost/);
+    expect(lost.body.data.results).toBeUndefined();
+    // Recovery runs before the server listens, so the pages are already gone.
+    expect(pageFiles(slow)).toEqual([]);
+
+    let page = await call('GET', `/api/queries/${queued}?wait=30`);
+    expect(page.body.data, page.text).toMatchObject({ status: 'done', fields: ['n'] });
+    expect(page.body.data.count).toBe(250);
+    const rows: unknown[] = [];
+    for (;;) {
+      rows.push(...page.body.data.results);
+      if (!page.body.links.next) break;
+      page = await call('GET', page.body.links.next);
+    }
+    expect(rows).toEqual(Array.from({ length: 250 }, (_, i) => ({ n: i + 1 })));
+  });
+});
