@@ -4,16 +4,13 @@ import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { Authenticator } from '../auth/authenticator.js';
-import type { Config } from '../config/config.js';
+import type { Config, Role } from '../config/config.js';
 import { getConnector, listConnectors } from '../connectors/registry.js';
 import { createLogger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { loadSecretKey } from '../crypto/secret-key.js';
-import { InProcessDispatcher } from '../dispatch/in-process-dispatcher.js';
 import { createPageTokens } from '../encoding/page-token.js';
-import { LocalTaskEvents } from '../events/task-events.js';
-import { FsResultStore } from '../results/fs-result-store.js';
 import type { ResultStore } from '../results/result-store.js';
 import { ConnectionService } from '../service/connection-service.js';
 import { IdentityService } from '../service/identity-service.js';
@@ -27,6 +24,7 @@ import { QueryTasksRepository } from '../store/repositories/query-tasks.js';
 import { UsersRepository } from '../store/repositories/users.js';
 import { QueryRunner } from '../worker/query-runner.js';
 import { Sweeper } from '../worker/sweeper.js';
+import { createDispatcher, createResultStore, createTaskEvents } from './deployment.js';
 
 /** Every service of one qrun process, assembled once from the configuration. The HTTP layer and the CLI share it. */
 export interface Qrun {
@@ -41,28 +39,28 @@ export interface Qrun {
   queries: QueryService;
   runner: QueryRunner;
   sweeper: Sweeper;
-  /** Starts running queued queries and the sweeper (after recovering from a previous crash). */
-  startWorker(): Promise<void>;
+  /**
+   * Starts this process's background work: the sweeper always (every process may sweep), and for the
+   * `start` and `worker` roles the query runner, after recovering what a crash left behind.
+   */
+  startBackground(): Promise<void>;
   isReady(): Promise<boolean>;
   /** Stops running queries (they end failed, "interrupted"), then closes every store. */
   close(): Promise<void>;
-}
-
-function resultStoreFor(config: Config): ResultStore {
-  if (config.resultsUrl.startsWith('file:'))
-    return new FsResultStore(config.resultsUrl.slice('file:'.length));
-  throw new Error(`Unsupported result store: ${config.resultsUrl.split(':')[0]}:`);
 }
 
 /**
  * The one place where the deployment is chosen: which metadata store, result store and dispatcher.
  * Runs migrations before returning.
  */
-export async function createQrun(config: Config): Promise<Qrun> {
+export async function createQrun(config: Config, role: Role = 'start'): Promise<Qrun> {
   const log = createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(config.fileRoot, { recursive: true });
-  const store = openMetadataStore(config.databaseUrl);
+  const store = openMetadataStore(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    onPoolError: (err) => log.warn({ err }, 'metadata store connection lost'),
+  });
   try {
     await migrateToLatest(store.db);
   } catch (err) {
@@ -78,14 +76,10 @@ export async function createQrun(config: Config): Promise<Qrun> {
   const connectionRows = new ConnectionsRepository(store.db);
   const tasks = new QueryTasksRepository(store.db);
   const idempotency = new IdempotencyKeysRepository(store.db);
-  const results = resultStoreFor(config);
-  const events = new LocalTaskEvents();
+  const results = createResultStore(config);
+  const events = createTaskEvents(config, log);
   const metrics = new Metrics();
-  const dispatcher = new InProcessDispatcher({
-    workerConcurrency: config.workerConcurrency,
-    connectionConcurrency: config.connectionConcurrency,
-    maxQueued: config.maxQueued,
-  });
+  const dispatcher = createDispatcher(config, log);
 
   const identity = new IdentityService(
     new OrganizationsRepository(store.db),
@@ -132,11 +126,16 @@ export async function createQrun(config: Config): Promise<Qrun> {
     queries,
     runner,
     sweeper,
-    async startWorker() {
-      // The embedded store belongs to this one process: whatever was running died with the last one.
-      const lost = await sweeper.recoverAfterRestart();
-      if (lost > 0) log.warn({ lost }, 'marked queries interrupted by the last shutdown as unknown');
-      dispatcher.start(runner.run);
+    async startBackground() {
+      if (role !== 'api') {
+        // A SQLite store belongs to this one process: whatever was running died with the last one.
+        // Elsewhere other workers may be alive, and only an expired lease proves a task lost.
+        if (store.dialect === 'sqlite') {
+          const lost = await sweeper.recoverAfterRestart();
+          if (lost > 0) log.warn({ lost }, 'marked queries interrupted by the last shutdown as unknown');
+        }
+        dispatcher.start(runner.run);
+      }
       sweeper.start();
     },
     async isReady() {

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { createQrun } from '../app/qrun.js';
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import type { FastifyInstance } from 'fastify';
+import { createQrun, type Qrun } from '../app/qrun.js';
+import { checkDeployment, ConfigError, loadConfig, type Config, type Role } from '../config/config.js';
 import { qrunVersion } from '../core/version.js';
-import { buildHttpApp } from '../http/app.js';
+import { buildHttpApp, buildOpsApp } from '../http/app.js';
 import { bootstrap, firstStartMessage } from '../service/bootstrap.js';
+import { migrateToLatest, openMetadataStore } from '../store/database.js';
 
 /** One line on stderr and exit 1: how every start-up failure ends. */
 function fail(message: string): never {
@@ -12,73 +14,116 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function configOrExit(): Config {
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function configFor(role: Role | 'migrate'): Config {
   try {
-    return loadConfig();
+    const config = loadConfig();
+    if (role !== 'migrate') checkDeployment(config, role);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
 }
 
-async function start(): Promise<void> {
-  const config = configOrExit();
-  const qrun = await createQrun(config).catch((err: unknown) =>
-    fail(`cannot open the metadata store: ${err instanceof Error ? err.message : String(err)}`),
-  );
-  const boot = await bootstrap(qrun);
-  const app = await buildHttpApp(qrun);
-  await qrun.startWorker();
-
+/** SIGTERM/SIGINT: stop taking requests, stop running queries, close the stores, exit 0. A second signal exits at once. */
+function onShutdown(qrun: Qrun, server: FastifyInstance | undefined): void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    // A second signal while draining means "now".
-    process.once(signal as NodeJS.Signals, () => process.exit(1));
+    qrun.log.info({ signal }, 'shutting down');
+    process.once(signal, () => process.exit(1));
     try {
-      await app.close();
+      await server?.close();
       await qrun.close();
+    } catch (err) {
+      qrun.log.error({ err }, 'shutdown was not clean');
     } finally {
       process.exit(0);
     }
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
 
+async function listen(app: FastifyInstance, qrun: Qrun, host: string, port: number): Promise<string> {
   try {
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host, port });
   } catch (err) {
     await qrun.close();
-    fail(
-      `cannot listen on ${config.host}:${config.port}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    fail(`cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`);
   }
   const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const message = firstStartMessage(boot, `http://${host}:${port}`);
+  const actual = typeof address === 'object' && address ? address.port : port;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+}
+
+/** `start` (api + worker) and `api`: the HTTP API, plus the runner for `start`. */
+async function serve(role: 'start' | 'api'): Promise<void> {
+  const config = configFor(role);
+  const qrun = await createQrun(config, role).catch((err: unknown) =>
+    fail(`cannot start: ${errorText(err)}`),
+  );
+  const boot = await bootstrap(qrun);
+  const app = await buildHttpApp(qrun);
+  onShutdown(qrun, app);
+  await qrun.startBackground();
+  const baseUrl = await listen(app, qrun, config.host, config.port);
+  const message = firstStartMessage(boot, baseUrl);
   if (message) process.stdout.write(`${message}\n`);
 }
 
+/** `worker`: runs queries; HTTP only for health and metrics, and only when QRUN_WORKER_PORT is set. */
+async function work(): Promise<void> {
+  const config = configFor('worker');
+  const qrun = await createQrun(config, 'worker').catch((err: unknown) =>
+    fail(`cannot start: ${errorText(err)}`),
+  );
+  const ops = config.workerPort === undefined ? undefined : await buildOpsApp(qrun);
+  onShutdown(qrun, ops);
+  await qrun.startBackground();
+  if (ops) await listen(ops, qrun, config.host, config.workerPort!);
+  qrun.log.info({ concurrency: config.workerConcurrency }, 'worker running');
+}
+
 async function migrate(): Promise<void> {
-  const qrun = await createQrun(configOrExit());
-  await qrun.close();
-  process.stdout.write('qrun: migrations are up to date.\n');
+  const config = configFor('migrate');
+  const store = openMetadataStore(config.databaseUrl, { poolSize: 1 });
+  try {
+    await migrateToLatest(store.db);
+  } catch (err) {
+    fail(`migration failed: ${errorText(err)}`);
+  } finally {
+    await store.close();
+  }
+  process.stdout.write('qrun: the metadata store is up to date.\n');
 }
 
 const program = new Command()
   .name('qrun')
   .description(
-    'Asynchronous SQL query runner. Settings come from QRUN_* environment variables (see docs/OPERATIONS.md).',
+    'Asynchronous SQL query runner. Settings come from QRUN_* environment variables (docs/OPERATIONS.md).',
   )
   .version(qrunVersion());
 
 program
   .command('start', { isDefault: true })
   .description('Run the API and the query worker in one process (the embedded default).')
-  .action(start);
+  .action(() => serve('start'));
+program
+  .command('api')
+  .description('Run the HTTP API only (needs PostgreSQL and Redis); it never runs user SQL.')
+  .action(() => serve('api'));
+program
+  .command('worker')
+  .description(
+    'Run queries only (needs PostgreSQL and Redis); HTTP only for /healthz, /readyz, /metrics on QRUN_WORKER_PORT.',
+  )
+  .action(work);
 program
   .command('migrate')
   .description('Bring the metadata store up to the latest schema and exit.')

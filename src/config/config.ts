@@ -12,7 +12,16 @@ export interface Config {
   dataDir: string;
   fileRoot: string;
   databaseUrl: string;
+  databasePoolSize: number;
   resultsUrl: string;
+  redisUrl: string | undefined;
+  /** Namespace of every Redis key and channel, so several qrun installations can share one Redis. */
+  redisPrefix: string;
+  s3Endpoint: string | undefined;
+  s3Region: string;
+  s3ForcePathStyle: boolean;
+  /** `qrun worker` serves /healthz, /readyz and /metrics on this port when set. */
+  workerPort: number | undefined;
   secretKey: string | undefined;
   partnerKey: string | undefined;
   logLevel: string;
@@ -71,6 +80,15 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return value;
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
 function list(env: Env, name: string): string[] {
   const raw = read(env, name);
   if (raw === undefined) return [];
@@ -97,6 +115,24 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('QRUN_RESULTS_URL', 'must start with file: or s3://');
   }
 
+  const redisUrl = read(env, 'QRUN_REDIS_URL', true);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('QRUN_REDIS_URL', 'must start with redis:// or rediss://');
+  }
+  const redisPrefix = read(env, 'QRUN_REDIS_PREFIX');
+  if (redisPrefix !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError(
+      'QRUN_REDIS_PREFIX',
+      'must be 1 to 64 characters of A-Z, a-z, 0-9, "_", "." and "-"',
+    );
+  }
+  const s3Endpoint = read(env, 'QRUN_S3_ENDPOINT');
+  if (s3Endpoint !== undefined && !/^https?:\/\//.test(s3Endpoint)) {
+    throw new ConfigError('QRUN_S3_ENDPOINT', 'must be an http:// or https:// URL');
+  }
+  const workerPort =
+    read(env, 'QRUN_WORKER_PORT') === undefined ? undefined : int(env, 'QRUN_WORKER_PORT', 0, 0, 65535);
+
   const secretKey = read(env, 'QRUN_SECRET_KEY', true);
   if (secretKey !== undefined && Buffer.from(secretKey, 'base64').length !== 32) {
     throw new ConfigError(
@@ -112,7 +148,14 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     fileRoot: path.resolve(read(env, 'QRUN_FILE_ROOT') ?? path.join(dataDir, 'files')),
     databaseUrl,
+    databasePoolSize: int(env, 'QRUN_DATABASE_POOL_SIZE', 10, 1, 1000),
     resultsUrl,
+    redisUrl,
+    redisPrefix: read(env, 'QRUN_REDIS_PREFIX') ?? 'qrun',
+    s3Endpoint,
+    s3Region: read(env, 'QRUN_S3_REGION') ?? 'us-east-1',
+    s3ForcePathStyle: bool(env, 'QRUN_S3_FORCE_PATH_STYLE', false),
+    workerPort,
     secretKey,
     partnerKey: read(env, 'QRUN_PARTNER_KEY', true),
     logLevel,
@@ -133,4 +176,34 @@ export function loadConfig(env: Env = process.env): Config {
   // The body must be able to carry the longest allowed query plus JSON escaping.
   if (config.bodyLimitBytes < config.maxQueryBytes) config.bodyLimitBytes = config.maxQueryBytes * 2;
   return config;
+}
+
+export type Role = 'start' | 'api' | 'worker';
+
+/**
+ * Refuses deployments that cannot work across processes, with a sentence that says why. Called once,
+ * where the CLI knows which role this process plays.
+ */
+export function checkDeployment(config: Config, role: Role): void {
+  if (role === 'start') return;
+  if (config.databaseUrl.startsWith('sqlite:')) {
+    throw new ConfigError(
+      'QRUN_DATABASE_URL',
+      `qrun ${role} runs beside other qrun processes and they must share one metadata store, but a SQLite file ` +
+        'belongs to a single process; use postgres://… (or run everything in one process with qrun start)',
+    );
+  }
+  if (config.redisUrl === undefined) {
+    throw new ConfigError(
+      'QRUN_REDIS_URL',
+      `qrun ${role} hands queries to other processes through Redis; set QRUN_REDIS_URL (or use qrun start)`,
+    );
+  }
+  if (config.secretKey === undefined) {
+    throw new ConfigError(
+      'QRUN_SECRET_KEY',
+      `qrun ${role} must open connection secrets sealed by other processes, so every process needs the same ` +
+        'key; set QRUN_SECRET_KEY or QRUN_SECRET_KEY_FILE (a generated key file would differ per machine)',
+    );
+  }
 }

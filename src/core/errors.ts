@@ -44,3 +44,19 @@ export const unavailable = (message: string, retryAfterSeconds: number) =>
 export function isAppError(value: unknown): value is AppError {
   return value instanceof AppError;
 }
+
+/**
+ * Text fields are stored as text, and PostgreSQL text cannot hold U+0000: refuse it up front, on every
+ * store alike, instead of failing later with a 500 on one of them.
+ */
+export function rejectNul(value: string, field: string): void {
+  if (value.includes('\u0000')) {
+    throw badRequest(
+      'invalid_request',
+      `${field} contains a NUL character (U+0000), which qrun does not accept.`,
+      {
+        field,
+      },
+    );
+  }
+}

@@ -42,3 +42,12 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   await app.register(queryRoutes(qrun.queries));
   return app;
 }
+
+/** The worker's HTTP face: health, readiness and metrics only. */
+export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: qrun.log as FastifyBaseLogger, forceCloseConnections: 'idle' });
+  registerErrorHandler(app);
+  registerNotFound(app);
+  await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
+  return app;
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import fs from 'node:fs';
+import { mkdir, rename, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ResultStoreError, pageNumber, resultKey } from './result-store.js';
 import type { ResultStore } from './result-store.js';
@@ -38,17 +38,24 @@ export class FsResultStore implements ResultStore {
     const finalPath = join(dir, `${n}.json`);
     const tempPath = join(dir, `.${n}.json.${randomBytes(8).toString('hex')}.tmp`);
 
-    let handle: FileHandle | undefined;
+    // fs's callback API rather than FileHandle: each step is one thread-pool round trip with no
+    // FileHandle object to create and close, which made page I/O about 1.5x cheaper on the event loop.
+    let fd: number | undefined;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      handle = await open(tempPath, 'wx', 0o600);
-      await handle.writeFile(bytes);
-      if (this.fsync) await handle.datasync();
-      await handle.close();
-      handle = undefined;
+      fd = await openNew(tempPath).catch(async (error: unknown) => {
+        // The result's first page creates its directory; later pages skip the mkdir round trip.
+        if (errorCode(error) !== 'ENOENT') throw error;
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        return openNew(tempPath);
+      });
+      await writeAll(fd, bytes);
+      if (this.fsync) await callback<void>((done) => fs.fdatasync(fd!, done));
+      const closing = fd;
+      fd = undefined;
+      await callback<void>((done) => fs.close(closing, done));
       await rename(tempPath, finalPath);
     } catch (error) {
-      await handle?.close().catch(() => undefined);
+      if (fd !== undefined) fs.close(fd, () => undefined);
       await unlink(tempPath).catch(() => undefined);
       throw new ResultStoreError(
         `Could not write page ${n} of result ${queryId}: ${describe(error)}`,
@@ -64,7 +71,9 @@ export class FsResultStore implements ResultStore {
     this.assertOpen();
     const path = join(this.resultDir(resultKey(queryId)), `${pageNumber(page)}.json`);
     try {
-      return await readFile(path);
+      // The callback readFile: about 1.5x the throughput of fs/promises' readFile, which reads in
+      // chunks through a FileHandle (docs/PERFORMANCE.md, page serving).
+      return await callback<Buffer>((done) => fs.readFile(path, done));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;
       throw new ResultStoreError(
@@ -101,6 +110,28 @@ export class FsResultStore implements ResultStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('The result store is closed.');
+  }
+}
+
+/** Runs a node-style callback API call as a promise. */
+function callback<T>(
+  call: (done: (error: NodeJS.ErrnoException | null, value?: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) =>
+    call((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
+}
+
+/** Creates a file that must not exist yet, readable by the owner only. */
+function openNew(path: string): Promise<number> {
+  return callback<number>((done) => fs.open(path, 'wx', 0o600, done));
+}
+
+async function writeAll(fd: number, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) {
+    offset += await callback<number>((done) =>
+      fs.write(fd, bytes, offset, bytes.length - offset, null, done),
+    );
   }
 }
 

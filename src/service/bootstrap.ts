@@ -36,7 +36,15 @@ export async function bootstrap(qrun: Qrun): Promise<BootstrapResult> {
 
   const organizations = await identity.listOrganizations({ kind: 'partner', keyId: 'bootstrap' });
   if (organizations.length === 0) {
-    const org = await identity.createOrganization('system', { name: DEFAULT_ORGANIZATION });
+    // Several api processes may start at once on a new shared store: the organization's unique name
+    // lets exactly one of them bootstrap, and the others carry on.
+    const org = await identity
+      .createOrganization('system', { name: DEFAULT_ORGANIZATION })
+      .catch(async (err: unknown) => {
+        if (await identity.findOrganizationByName(DEFAULT_ORGANIZATION)) return undefined;
+        throw err;
+      });
+    if (!org) return result;
     const admin = await identity.createUser('system', org.id, { email: DEFAULT_ADMIN_EMAIL, role: 'admin' });
     const key = await identity.createUserKey('system', org.id, admin.id);
     const file = path.join(config.dataDir, 'admin-key');

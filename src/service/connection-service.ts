@@ -11,6 +11,7 @@ import {
 import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
+import { checkName } from './validation.js';
 
 export type ConnectorLookup = {
   get(type: string): Connector | undefined;
@@ -294,12 +295,6 @@ function requireMember(p: Principal): string {
     throw forbidden('The partner key manages organizations; use a user or organization key for connections.');
   }
   return p.organizationId;
-}
-
-function checkName(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw badRequest('invalid_name', 'name must not be empty.', { field: 'name' });
-  return trimmed;
 }
 
 function restorePlaceholders(

@@ -1,11 +1,12 @@
 import { generateKey, hashKey, keyHint, type KeyKind } from '../auth/api-keys.js';
 import type { Principal } from '../auth/principal.js';
-import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
+import { badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { nowIso, toWireTime } from '../core/time.js';
 import type { ApiKeyRow, ApiKeysRepository } from '../store/repositories/api-keys.js';
 import type { OrganizationRow, OrganizationsRepository } from '../store/repositories/organizations.js';
 import type { UserRow, UsersRepository } from '../store/repositories/users.js';
+import { checkName } from './validation.js';
 
 export interface Organization {
   id: string;
@@ -244,7 +245,8 @@ export class IdentityService {
   async ensurePartnerKey(value: string): Promise<boolean> {
     const hash = hashKey(value);
     if (await this.keys.findByHash(hash)) return false;
-    await this.keys.insert({
+    // Several processes may register the same operator key at once: the first insert wins.
+    return this.keys.insertIfAbsent({
       id: newId(),
       kind: 'partner',
       organization_id: null,
@@ -254,7 +256,6 @@ export class IdentityService {
       created_at: nowIso(),
       revoked_at: null,
     });
-    return true;
   }
 
   countActivePartnerKeys(): Promise<number> {
@@ -318,14 +319,9 @@ function requirePartner(p: Principal): void {
     throw forbidden('Only the partner (instance operator) key may manage organizations.');
 }
 
-function checkName(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '') throw badRequest('invalid_name', 'name must not be empty.', { field: 'name' });
-  return trimmed;
-}
-
 function checkEmail(email: string): string {
   const normalized = email.trim().toLowerCase();
+  rejectNul(normalized, 'email');
   if (!EMAIL_RE.test(normalized) || normalized.length > 320) {
     throw badRequest('invalid_email', `"${email}" is not an email address.`, { field: 'email' });
   }

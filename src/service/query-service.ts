@@ -1,6 +1,6 @@
 import { ownerOf, type Principal } from '../auth/principal.js';
 import type { ParameterValue } from '../connectors/connector.js';
-import { AppError, badRequest, conflict, forbidden, notFound } from '../core/errors.js';
+import { AppError, badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { nowIso, toWireTime } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
@@ -168,10 +168,12 @@ export class QueryService {
       );
     }
     const now = nowIso();
+    // The store records the cancel; the wake-up only makes it faster (a worker also sees the flag at its
+    // next heartbeat), so a wake-up lost to a Redis outage must not fail the request.
     if (task.status === 'created' && (await this.deps.tasks.cancelCreated(id, 'canceled', now, now))) {
-      await this.deps.events.publishFinished(id);
+      await this.deps.events.publishFinished(id).catch(() => undefined);
     } else if (await this.deps.tasks.requestCancel(id)) {
-      await this.deps.events.publishCancel(id);
+      await this.deps.events.publishCancel(id).catch(() => undefined);
     }
     // Answer with the outcome when it comes quickly, which it does unless the database ignores the cancel.
     task = await this.waitForTerminal(await this.load(p, id), 10);
@@ -205,6 +207,7 @@ export class QueryService {
     if (sql === undefined || sql.trim() === '') {
       throw badRequest('query_required', 'A query is required: send {"query": "<sql>"} or ?query=<sql>.');
     }
+    rejectNul(sql, 'query');
     const bytes = Buffer.byteLength(sql, 'utf8');
     if (bytes > this.options.maxQueryBytes) {
       throw new AppError(

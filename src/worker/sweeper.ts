@@ -97,7 +97,8 @@ export class Sweeper {
     );
     if (marked) {
       await this.deps.results.deleteResult(id);
-      await this.deps.events.publishFinished(id);
+      // Only a latency hint for long-polls; losing it to a Redis outage must not stop the sweep.
+      await this.deps.events.publishFinished(id).catch(() => undefined);
       this.deps.log.warn({ taskId: id, workerId }, 'task lost with its worker');
     }
     return marked;

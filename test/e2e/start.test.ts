@@ -1,18 +1,28 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runQrun, waitForHttp } from '../helpers/process.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, metadataEnv, runQrun, waitForHttp } from '../helpers/process.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-e2e-'));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+// SQLite in dataDir, or one PostgreSQL database for every start here (QRUN_TEST_METADATA=postgres).
+let metadata: Awaited<ReturnType<typeof metadataEnv>> | undefined;
+let env: Record<string, string> = {};
+beforeAll(async () => {
+  metadata = await metadataEnv(dataDir);
+  env = { ...metadata.env, QRUN_DATA_DIR: dataDir };
+});
+afterAll(async () => {
+  await metadata?.cleanup();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 describe('qrun start as a real process', () => {
   let adminKey = '';
 
   it('first start creates the admin key (0600), prints it once with a curl line, and serves it', async () => {
     const port = await freePort();
-    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, QRUN_PORT: String(port) });
+    const proc = runQrun(['start'], { ...env, QRUN_PORT: String(port) });
     const base = `http://127.0.0.1:${port}`;
     await waitForHttp(`${base}/readyz`, proc);
     // The banner is written right after listen; give it a moment.
@@ -43,7 +53,7 @@ describe('qrun start as a real process', () => {
 
   it('a later start prints nothing secret and keeps the same key', async () => {
     const port = await freePort();
-    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, QRUN_PORT: String(port) });
+    const proc = runQrun(['start'], { ...env, QRUN_PORT: String(port) });
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, proc);
     const me = await fetch(`http://127.0.0.1:${port}/api/me`, {
       headers: { authorization: `Bearer ${adminKey}` },
@@ -62,7 +72,7 @@ describe('qrun start as a real process', () => {
     ['QRUN_SECRET_KEY', 'short'],
     ['QRUN_DATABASE_URL', 'mongodb://x'],
   ])('a bad %s stops the process with one line naming it', async (name, value) => {
-    const proc = runQrun(['start'], { QRUN_DATA_DIR: dataDir, [name]: value });
+    const proc = runQrun(['start'], { ...env, [name]: value });
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
     const lines = proc.stderr().trim().split('\n');

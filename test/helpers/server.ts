@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -6,7 +6,7 @@ import { createQrun, type Qrun } from '../../src/app/qrun.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { bootstrap } from '../../src/service/bootstrap.js';
-import { readFileSync } from 'node:fs';
+import { metadataDatabaseUrl } from './metadata-db.js';
 
 export interface Auth {
   /** Bearer key (user or partner). */
@@ -46,17 +46,44 @@ export interface TestServer {
 /** A real qrun (store, services, HTTP) in this process, listening on a random loopback port. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-test-'));
-  const config = loadConfig({ QRUN_DATA_DIR: dataDir, QRUN_PORT: '0', QRUN_LOG_LEVEL: 'silent', ...env });
-  const qrun = await createQrun(config);
-  await bootstrap(qrun);
-  const app = await buildHttpApp(qrun);
-  await qrun.startWorker();
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  // SQLite in dataDir, or a fresh PostgreSQL database with QRUN_TEST_METADATA=postgres; a caller's own
+  // QRUN_DATABASE_URL wins.
+  const metadata = env.QRUN_DATABASE_URL === undefined ? await metadataDatabaseUrl(dataDir) : undefined;
+  const cleanup = async () => {
+    try {
+      await metadata?.cleanup();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  };
+  let qrun: Qrun | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    const config = loadConfig({
+      QRUN_DATA_DIR: dataDir,
+      QRUN_PORT: '0',
+      QRUN_LOG_LEVEL: 'silent',
+      ...(metadata ? { QRUN_DATABASE_URL: metadata.url } : {}),
+      ...env,
+    });
+    qrun = await createQrun(config);
+    await bootstrap(qrun);
+    app = await buildHttpApp(qrun);
+    await qrun.startBackground();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    // A failed start must not leave a database behind.
+    await app?.close();
+    await qrun?.close();
+    await cleanup();
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;
   const adminKey = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
-  const partnerKey = config.partnerKey ?? readFileSync(path.join(dataDir, 'partner-key'), 'utf8').trim();
+  const partnerKey = qrun.config.partnerKey ?? readFileSync(path.join(dataDir, 'partner-key'), 'utf8').trim();
+  const started = { qrun, app };
 
   return {
     url,
@@ -67,9 +94,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     app,
     request: (method, p, options) => request(url, method, p, options),
     async close() {
-      await app.close();
-      await qrun.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        await started.app.close();
+        await started.qrun.close();
+      } finally {
+        await cleanup();
+      }
     },
   };
 }

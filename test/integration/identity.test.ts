@@ -131,6 +131,9 @@ describe('organizations (partner only)', () => {
     expect(unknown.body.message).toContain('nmae');
     const empty = await s.request('POST', '/api/organizations', { auth, body: { name: '   ' } });
     expect(empty.status).toBe(400);
+    const nul = await s.request('POST', '/api/organizations', { auth, body: { name: 'x\u0000y' } });
+    expect(nul.status).toBe(400);
+    expect(nul.body.message).toContain('NUL');
     const list = await s.request('GET', '/api/organizations', { auth });
     expect(list.body.data.some((o: { name: string }) => o.name === 'x')).toBe(false);
   });

@@ -121,6 +121,7 @@ describe('submitting', () => {
     ],
     ['max_rows negative', { query: 'select 1', max_rows: -1 }, '', 400, 'invalid_request'],
     ['unknown field', { query: 'select 1', querry: 'x' }, '', 400, 'unknown_field'],
+    ['NUL in the query', { query: 'select 1 \u0000' }, '', 400, 'invalid_request'],
   ];
   it.each(bad)('%s is rejected and nothing is created', async (_name, body, qs, status, key) => {
     const before = await myQueryCount(s, admin);

@@ -1,54 +1,58 @@
 import type { Kysely } from 'kysely';
 
-// Migrations use only the portable subset of the schema builder: text, integer, boolean-free.
+// Migrations use only the portable subset of the schema builder, so they run on SQLite and PostgreSQL alike:
+// - text, never varchar(n): SQLite ignores the length and PostgreSQL enforces it, so a length would be a limit
+//   on one dialect only (worker_id starts with the host name, itself up to 64 characters); the API checks lengths instead;
+// - times are RFC 3339 UTC text of one fixed width, which sorts the same under any collation;
+// - flags are integer 0/1 (SQLite has no boolean); bigint comes back as a number on both (see database.ts).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations must not depend on the current schema types
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('organizations')
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull().unique())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
 
   await db.schema
     .createTable('users')
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('organization_id', 'varchar(36)', (c) =>
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('organization_id', 'text', (c) =>
       c.notNull().references('organizations.id').onDelete('cascade'),
     )
-    .addColumn('email', 'varchar(320)', (c) => c.notNull().unique())
-    .addColumn('role', 'varchar(16)', (c) => c.notNull())
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+    .addColumn('email', 'text', (c) => c.notNull().unique())
+    .addColumn('role', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('users_organization_id').on('users').column('organization_id').execute();
 
   await db.schema
     .createTable('api_keys')
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('kind', 'varchar(16)', (c) => c.notNull())
-    .addColumn('organization_id', 'varchar(36)', (c) => c.references('organizations.id').onDelete('cascade'))
-    .addColumn('user_id', 'varchar(36)', (c) => c.references('users.id').onDelete('cascade'))
-    .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
-    .addColumn('key_hint', 'varchar(32)', (c) => c.notNull())
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('revoked_at', 'varchar(32)')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('organization_id', 'text', (c) => c.references('organizations.id').onDelete('cascade'))
+    .addColumn('user_id', 'text', (c) => c.references('users.id').onDelete('cascade'))
+    .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+    .addColumn('key_hint', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('revoked_at', 'text')
     .execute();
 
   await db.schema
     .createTable('connections')
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('organization_id', 'varchar(36)', (c) =>
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('organization_id', 'text', (c) =>
       c.notNull().references('organizations.id').onDelete('cascade'),
     )
-    .addColumn('name', 'varchar(255)', (c) => c.notNull())
-    .addColumn('type', 'varchar(32)', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
     .addColumn('configuration', 'text', (c) => c.notNull())
-    .addColumn('status', 'varchar(32)', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('status_error', 'text')
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema
     .createIndex('connections_organization_id')

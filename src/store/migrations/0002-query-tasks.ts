@@ -1,35 +1,36 @@
 import type { Kysely } from 'kysely';
 
+// Portable types only: see 0001.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations must not depend on the current schema types
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('query_tasks')
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('organization_id', 'varchar(36)', (c) =>
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('organization_id', 'text', (c) =>
       c.notNull().references('organizations.id').onDelete('cascade'),
     )
     // `user:<id>` or `organization:<id>`: only this principal may read the query.
-    .addColumn('owner', 'varchar(80)', (c) => c.notNull())
+    .addColumn('owner', 'text', (c) => c.notNull())
     // No foreign key: a query outlives the connection it ran on.
-    .addColumn('connection_id', 'varchar(36)', (c) => c.notNull())
+    .addColumn('connection_id', 'text', (c) => c.notNull())
     .addColumn('sql', 'text', (c) => c.notNull())
     .addColumn('parameters', 'text', (c) => c.notNull())
     .addColumn('timeout_seconds', 'integer', (c) => c.notNull())
     .addColumn('max_rows', 'bigint')
-    .addColumn('status', 'varchar(16)', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('error', 'text')
     .addColumn('fields', 'text')
     .addColumn('schema', 'text')
     .addColumn('row_count', 'bigint')
     .addColumn('page_count', 'integer')
     .addColumn('truncated', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('worker_id', 'varchar(64)')
-    .addColumn('lease_expires_at', 'varchar(32)')
+    .addColumn('worker_id', 'text')
+    .addColumn('lease_expires_at', 'text')
     .addColumn('cancel_requested', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('started_at', 'varchar(32)')
-    .addColumn('finished_at', 'varchar(32)')
-    .addColumn('expires_at', 'varchar(32)')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('started_at', 'text')
+    .addColumn('finished_at', 'text')
+    .addColumn('expires_at', 'text')
     .execute();
   await db.schema
     .createIndex('query_tasks_owner_created')
@@ -49,15 +50,15 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('idempotency_keys')
-    .addColumn('owner', 'varchar(80)', (c) => c.notNull())
-    .addColumn('key', 'varchar(255)', (c) => c.notNull())
-    .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+    .addColumn('owner', 'text', (c) => c.notNull())
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('request_hash', 'text', (c) => c.notNull())
     // `pending` while the first request is being handled, then `done` with its response.
-    .addColumn('state', 'varchar(16)', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
     .addColumn('response_status', 'integer')
     .addColumn('response_body', 'text')
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['owner', 'key'])
     .execute();
   await db.schema

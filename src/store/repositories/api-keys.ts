@@ -73,6 +73,19 @@ export class ApiKeysRepository {
     await this.db.insertInto('api_keys').values(row).execute();
   }
 
+  /**
+   * Inserts unless a key with the same hash exists; true when this call inserted it. For keys that come
+   * from configuration (the partner key), which several processes may register at once on a shared store.
+   */
+  async insertIfAbsent(row: ApiKeyRow): Promise<boolean> {
+    const r = await this.db
+      .insertInto('api_keys')
+      .values(row)
+      .onConflict((oc) => oc.column('key_hash').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
   async revoke(id: string, at: string): Promise<boolean> {
     const r = await this.db
       .updateTable('api_keys')

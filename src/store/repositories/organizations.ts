@@ -1,4 +1,5 @@
-import type { Db } from '../database.js';
+import { conflict } from '../../core/errors.js';
+import { isUniqueViolation, type Db } from '../database.js';
 import type { OrganizationsTable } from '../schema.js';
 
 export type OrganizationRow = OrganizationsTable;
@@ -19,7 +20,11 @@ export class OrganizationsRepository {
   }
 
   async insert(row: OrganizationRow): Promise<void> {
-    await this.db.insertInto('organizations').values(row).execute();
+    await this.db
+      .insertInto('organizations')
+      .values(row)
+      .execute()
+      .catch((err: unknown) => rethrowNameTaken(err, row.name));
   }
 
   async rename(id: string, name: string, updatedAt: string): Promise<void> {
@@ -27,11 +32,24 @@ export class OrganizationsRepository {
       .updateTable('organizations')
       .set({ name, updated_at: updatedAt })
       .where('id', '=', id)
-      .execute();
+      .execute()
+      .catch((err: unknown) => rethrowNameTaken(err, name));
   }
 
   async delete(id: string): Promise<boolean> {
     const r = await this.db.deleteFrom('organizations').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
+}
+
+/**
+ * The service checks the name first, but two processes (or requests) can both pass that check; the unique
+ * index then decides, and the loser gets the same 409 as a sequential caller. Bootstrap relies on this when
+ * several processes start at once on a new shared store.
+ */
+function rethrowNameTaken(err: unknown, name: string): never {
+  if (isUniqueViolation(err)) {
+    throw conflict('organization_exists', `An organization named "${name}" already exists.`);
+  }
+  throw err;
 }

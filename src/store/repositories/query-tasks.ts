@@ -43,10 +43,8 @@ export class QueryTasksRepository {
     await this.db.deleteFrom('query_tasks').where('id', '=', id).execute();
   }
 
-  async find(id: string): Promise<QueryTaskRow | undefined> {
-    return normalize(
-      await this.db.selectFrom('query_tasks').selectAll().where('id', '=', id).executeTakeFirst(),
-    );
+  find(id: string): Promise<QueryTaskRow | undefined> {
+    return this.db.selectFrom('query_tasks').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   /** The caller's queries, newest first, after an optional (created_at, id) cursor. */
@@ -64,8 +62,7 @@ export class QueryTasksRepository {
         ]),
       );
     }
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((r) => normalize(r)!);
+    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
   /** Tasks waiting to run, oldest first: re-dispatched after a restart. */
@@ -251,12 +248,4 @@ export class QueryTasksRepository {
       .executeTakeFirstOrThrow();
     return Number(r.n);
   }
-}
-
-/** PostgreSQL returns bigint columns as strings; the rest of the code sees numbers. */
-function normalize(row: QueryTaskRow | undefined): QueryTaskRow | undefined {
-  if (!row) return row;
-  if (row.row_count !== null) row.row_count = Number(row.row_count);
-  if (row.max_rows !== null) row.max_rows = Number(row.max_rows);
-  return row;
 }

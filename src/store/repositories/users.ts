@@ -1,4 +1,5 @@
-import type { Db } from '../database.js';
+import { conflict } from '../../core/errors.js';
+import { isUniqueViolation, type Db } from '../database.js';
 import type { UsersTable } from '../schema.js';
 
 export type UserRow = UsersTable;
@@ -30,11 +31,20 @@ export class UsersRepository {
   }
 
   async insert(row: UserRow): Promise<void> {
-    await this.db.insertInto('users').values(row).execute();
+    await this.db
+      .insertInto('users')
+      .values(row)
+      .execute()
+      .catch((err: unknown) => rethrowEmailTaken(err, row.email));
   }
 
   async update(id: string, changes: Partial<Pick<UserRow, 'email' | 'role' | 'updated_at'>>): Promise<void> {
-    await this.db.updateTable('users').set(changes).where('id', '=', id).execute();
+    await this.db
+      .updateTable('users')
+      .set(changes)
+      .where('id', '=', id)
+      .execute()
+      .catch((err: unknown) => rethrowEmailTaken(err, changes.email ?? ''));
   }
 
   async delete(organizationId: string, id: string): Promise<boolean> {
@@ -45,4 +55,10 @@ export class UsersRepository {
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
+}
+
+/** A race past the service's email check ends in the same 409 as a sequential duplicate (see organizations.ts). */
+function rethrowEmailTaken(err: unknown, email: string): never {
+  if (isUniqueViolation(err)) throw conflict('user_exists', `A user with email ${email} already exists.`);
+  throw err;
 }

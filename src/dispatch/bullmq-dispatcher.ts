@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { AppError, isAppError, unavailable } from '../core/errors.js';
+import { ConnectionSlots } from './connection-slots.js';
+import type { DispatchedTask, Dispatcher, TaskHandler } from './dispatcher.js';
+
+export interface BullmqDispatcherOptions {
+  /** redis://[user:password@]host:port[/db] (rediss:// for TLS). */
+  redisUrl: string;
+  /** Prefix of every Redis key qrun writes. Default `qrun`. */
+  prefix?: string;
+  /** Default `queries`. */
+  queueName?: string;
+  /** Tasks running at once in this process. */
+  workerConcurrency: number;
+  /** Tasks running at once on one connection, across all worker processes. */
+  connectionConcurrency: number;
+  /** Waiting (and parked) jobs beyond which enqueue answers 503. */
+  maxQueued: number;
+  /** A dead worker's connection slot frees itself after this long. */
+  slotTtlSeconds: number;
+  log?: Logger;
+}
+
+interface JobData {
+  taskId: string;
+  connectionId: string;
+}
+
+/** An enqueue gives up after this long: an API request must not hang on an unreachable Redis. */
+const ENQUEUE_DEADLINE_MS = 2000;
+/** First delay of a job whose connection is full; doubles on each retry, up to the cap. */
+const PARK_BASE_MS = 250;
+/**
+ * A release wakes the oldest parked job at once, so this timer is only the safety net for a wake-up lost
+ * to a race; it bounds the extra latency such a loss costs while keeping a parked job's polling cheap.
+ */
+const PARK_MAX_MS = 2000;
+/** Connection errors are logged at most this often per connection: an outage is one story, not hundreds. */
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+const reconnect = (times: number) => Math.min(times * 200, 2000);
+
+/**
+ * Dispatch over BullMQ on Redis, for many api and worker processes. The task id is the job id, so a second
+ * enqueue of a task that is still queued is a no-op; jobs are removed as soon as they finish, so a task
+ * re-enqueued later (the sweeper after a Redis loss) is a new job. The metadata store's claim still decides
+ * who runs a task: BullMQ only has to deliver at least once.
+ *
+ * The per-connection limit holds across processes through {@link ConnectionSlots}. A job whose connection is
+ * full is parked (moved to BullMQ's delayed set) rather than held, so it never occupies a worker slot that
+ * another connection's job could use; a release wakes the oldest parked job of its connection.
+ */
+export class BullmqDispatcher implements Dispatcher {
+  private readonly prefix: string;
+  private readonly queueName: string;
+  private readonly queueRedis: Redis;
+  private readonly queue: Queue<JobData>;
+  private readonly log: Pick<Logger, 'warn' | 'error'> | undefined;
+  private readonly lastErrorLog = new Map<string, number>();
+  private worker: Worker<JobData> | undefined;
+  private workerRedis: Redis | undefined;
+  private slotRedis: Redis | undefined;
+  private slots: ConnectionSlots | undefined;
+  private handler: TaskHandler | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: BullmqDispatcherOptions) {
+    this.prefix = options.prefix ?? 'qrun';
+    this.queueName = options.queueName ?? 'queries';
+    this.log = options.log;
+    // Commands fail at once while Redis is away instead of queueing behind a reconnect: enqueue is on
+    // an API request's path, and a fast 503 with Retry-After beats a hung request.
+    this.queueRedis = this.connect('queue', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: ENQUEUE_DEADLINE_MS,
+      commandTimeout: ENQUEUE_DEADLINE_MS,
+    });
+    this.queue = new Queue<JobData>(this.queueName, { connection: this.queueRedis, prefix: this.prefix });
+    this.queue.on('error', (err) => this.logError('queue', err));
+  }
+
+  async enqueue(task: DispatchedTask): Promise<void> {
+    if (this.closing) throw unavailable('qrun is shutting down; try again shortly.', 5);
+    try {
+      await withDeadline(
+        this.whenConnected(ENQUEUE_DEADLINE_MS).then(() => this.add(task)),
+        ENQUEUE_DEADLINE_MS,
+      );
+    } catch (err) {
+      if (isAppError(err)) throw err;
+      // A late add that lands after the deadline is harmless: the caller dropped the task, so its claim fails.
+      throw new AppError(
+        503,
+        'unavailable',
+        'Query dispatch is unavailable (its Redis cannot be reached); try again shortly.',
+        { cause: err, headers: { 'retry-after': '5' } },
+      );
+    }
+  }
+
+  start(handler: TaskHandler): void {
+    if (this.closing) throw new Error('BullmqDispatcher: start() after close()');
+    if (this.worker) throw new Error('BullmqDispatcher: start() called twice');
+    this.handler = handler;
+    // The slot connection rides out short blips (its commands wait for a reconnect, a few times).
+    this.slotRedis = this.connect('slots', { maxRetriesPerRequest: 2 });
+    this.slots = new ConnectionSlots(this.slotRedis, {
+      prefix: this.prefix,
+      limit: this.options.connectionConcurrency,
+      ttlSeconds: this.options.slotTtlSeconds,
+    });
+    // BullMQ duplicates this client for its own two connections (one of them blocks waiting for jobs),
+    // and requires maxRetriesPerRequest null on them. The template itself never connects.
+    this.workerRedis = this.connect('worker', { maxRetriesPerRequest: null, lazyConnect: true });
+    this.worker = new Worker<JobData>(this.queueName, (job, token) => this.process(job, token), {
+      connection: this.workerRedis,
+      prefix: this.prefix,
+      concurrency: this.options.workerConcurrency,
+    });
+    this.worker.on('error', (err) => this.logError('worker', err));
+  }
+
+  /** Whether enqueue can reach Redis right now (for a readiness probe). */
+  get connected(): boolean {
+    return this.queueRedis.status === 'ready';
+  }
+
+  /** Jobs waiting for a worker, including those parked because their connection is full. */
+  async backlog(): Promise<number> {
+    return this.queue.getJobCountByTypes('waiting', 'delayed');
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // The worker first: it stops fetching and waits for running handlers, which still need the slot
+    // connection (to release) and the queue (to wake parked jobs).
+    await this.worker?.close().catch((err: unknown) => this.logError('worker', err));
+    await this.queue.close().catch((err: unknown) => this.logError('queue', err));
+    for (const redis of [this.slotRedis, this.workerRedis, this.queueRedis]) {
+      if (!redis) continue;
+      // QUIT lets pending replies arrive; a client that is not connected has nothing to wait for.
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    }
+  }
+
+  /**
+   * Settles as soon as the queue connection is usable or known not to be: a client that is between
+   * reconnect attempts (or whose first attempt fails) makes enqueue fail at once rather than at the deadline.
+   */
+  private whenConnected(ms: number): Promise<void> {
+    const redis = this.queueRedis;
+    if (redis.status === 'ready') return Promise.resolve();
+    if (redis.status !== 'connecting' && redis.status !== 'connect' && redis.status !== 'wait') {
+      return Promise.reject(new Error(`Redis is not connected (${redis.status})`));
+    }
+    return new Promise((resolve, reject) => {
+      const settle = (err: Error | undefined) => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        redis.off('error', onError);
+        redis.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = () => settle(undefined);
+      const onError = (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)));
+      const onClose = () => settle(new Error('Redis connection closed'));
+      const timer = setTimeout(() => settle(new Error(`Redis did not connect within ${ms} ms`)), ms);
+      redis.once('ready', onReady);
+      redis.once('error', onError);
+      redis.once('close', onClose);
+    });
+  }
+
+  private async add(task: DispatchedTask): Promise<void> {
+    // Not atomic with the add: concurrent API processes can overshoot by a few, which a backlog limit allows.
+    const waiting = await this.backlog();
+    if (waiting >= this.options.maxQueued) {
+      throw unavailable(`The query queue is full (${this.options.maxQueued} waiting); try again shortly.`, 5);
+    }
+    await this.queue.add(
+      'query',
+      { taskId: task.taskId, connectionId: task.connectionId },
+      // attempts 1: the runner records every failure on the task itself; BullMQ never retries.
+      { jobId: task.taskId, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+    );
+  }
+
+  private async process(job: Job<JobData>, token: string | undefined): Promise<void> {
+    const slots = this.slots!;
+    const handler = this.handler!;
+    const { taskId, connectionId } = job.data;
+    const holder = `${job.id}:${randomUUID()}`;
+    if (!(await slots.acquire(connectionId, holder, job.id))) {
+      // Back to the queue for a while, freeing this worker slot for other connections' jobs.
+      await job.moveToDelayed(Date.now() + parkDelay(job.attemptsStarted), token);
+      throw new DelayedError();
+    }
+
+    let renewing = false;
+    const renew = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      slots
+        .renew(connectionId, holder)
+        .then((held) => {
+          if (!held) this.log?.warn({ taskId, connectionId }, 'connection slot lost; limit briefly exceeded');
+        })
+        .catch((err: unknown) => this.logError('slots', err))
+        .finally(() => (renewing = false));
+    }, slots.renewIntervalMs);
+    renew.unref();
+    try {
+      await handler({ taskId, connectionId });
+    } catch (err) {
+      // The handler records its own failures; a throw here is a bug, and the job must still finish.
+      this.log?.error({ err, taskId }, 'task handler threw');
+    } finally {
+      clearInterval(renew);
+      await this.release(connectionId, holder);
+    }
+  }
+
+  private async release(connectionId: string, holder: string): Promise<void> {
+    let waiter: string | undefined;
+    try {
+      waiter = await this.slots!.release(connectionId, holder);
+    } catch (err) {
+      // The slot runs out by itself after slotTtlSeconds.
+      this.logError('slots', err);
+      return;
+    }
+    if (!waiter) return;
+    try {
+      await this.queue.getBackend().promote(waiter);
+    } catch {
+      // Not delayed any more (it woke by its timer, or is being parked right now): its timer is the fallback.
+    }
+  }
+
+  private connect(name: string, options: RedisOptions): Redis {
+    const redis = new Redis(this.options.redisUrl, {
+      retryStrategy: reconnect,
+      connectionName: `${this.prefix}:${name}`,
+      ...options,
+    });
+    redis.on('error', (err: unknown) => this.logError(name, err));
+    return redis;
+  }
+
+  private logError(source: string, err: unknown): void {
+    if (!this.log) return;
+    const now = Date.now();
+    if (now - (this.lastErrorLog.get(source) ?? 0) < ERROR_LOG_INTERVAL_MS) return;
+    this.lastErrorLog.set(source, now);
+    this.log.warn({ err, source }, 'dispatch Redis error');
+  }
+}
+
+/** Exponential back-off with jitter, so parked jobs of one connection do not all come back together. */
+function parkDelay(attemptsStarted: number): number {
+  const base = Math.min(PARK_MAX_MS, PARK_BASE_MS * 2 ** Math.min(10, Math.max(0, attemptsStarted - 1)));
+  return Math.round(base * (0.75 + Math.random() * 0.25));
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,157 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { TaskEvents } from './task-events.js';
+
+export interface RedisTaskEventsOptions {
+  /** redis://[user:password@]host:port[/db] (rediss:// for TLS). */
+  redisUrl: string;
+  /** Channel prefix shared by every process of one deployment. Default `qrun`. */
+  prefix?: string;
+  log?: Logger;
+}
+
+/** How long a publish waits for a connection that is still being made before giving up on the hint. */
+const PUBLISH_WAIT_MS = 500;
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+const reconnect = (times: number) => Math.min(times * 200, 2000);
+
+/**
+ * Wake-ups across processes over Redis pub/sub: `<prefix>:finished` and `<prefix>:cancel`, each message a
+ * task id. Every process subscribes to both and fans messages out to local listeners, so a long-poll in one
+ * api process hears of a task finished by any worker, and the worker running a task hears a cancel sent
+ * through any api process.
+ *
+ * A message is only ever a latency hint, as with LocalTaskEvents: the metadata store stays the truth and
+ * every waiter re-reads it (long-polls have their own deadline, runners their lease heartbeat, which also
+ * carries cancel requests). Pub/sub is fire-and-forget, so a message sent while a subscriber is
+ * reconnecting is lost; that costs time, never correctness. For the same reason a publish never waits out
+ * an outage: it rejects within about a second, and callers catch and log.
+ */
+export class RedisTaskEvents implements TaskEvents {
+  private readonly emitter = new EventEmitter();
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly finishedChannel: string;
+  private readonly cancelChannel: string;
+  private readonly subscribed: Promise<void>;
+  private readonly log: Pick<Logger, 'warn'> | undefined;
+  private readonly lastErrorLog = new Map<string, number>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RedisTaskEventsOptions) {
+    const prefix = options.prefix ?? 'qrun';
+    this.finishedChannel = `${prefix}:finished`;
+    this.cancelChannel = `${prefix}:cancel`;
+    this.log = options.log;
+    // Many long-polls may wait on one task.
+    this.emitter.setMaxListeners(0);
+
+    // No offline queue: a publish while Redis is away fails at once instead of piling up behind a reconnect.
+    this.publisher = new Redis(options.redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 1000,
+      retryStrategy: reconnect,
+      connectionName: `${prefix}:events-pub`,
+    });
+    // The subscriber waits for Redis as long as it takes, and ioredis subscribes again after each reconnect.
+    this.subscriber = new Redis(options.redisUrl, {
+      maxRetriesPerRequest: null,
+      retryStrategy: reconnect,
+      connectionName: `${prefix}:events-sub`,
+    });
+    this.publisher.on('error', (err: unknown) => this.logError('publisher', err));
+    this.subscriber.on('error', (err: unknown) => this.logError('subscriber', err));
+    this.subscriber.on('message', (channel: string, taskId: string) => {
+      if (channel === this.finishedChannel) this.emitter.emit(`finished:${taskId}`);
+      else if (channel === this.cancelChannel) this.emitter.emit('cancel', taskId);
+    });
+    this.subscribed = this.subscriber
+      .subscribe(this.finishedChannel, this.cancelChannel)
+      .then(() => undefined);
+    // Callers that never await ready() must not see an unhandled rejection (close() before connecting).
+    this.subscribed.catch(() => undefined);
+  }
+
+  /** Resolves once this process hears messages. Optional: listeners work before, they just miss earlier ones. */
+  ready(): Promise<void> {
+    return this.subscribed;
+  }
+
+  publishFinished(taskId: string): Promise<void> {
+    return this.publish(this.finishedChannel, taskId);
+  }
+
+  publishCancel(taskId: string): Promise<void> {
+    return this.publish(this.cancelChannel, taskId);
+  }
+
+  onFinished(taskId: string, listener: () => void): () => void {
+    this.emitter.on(`finished:${taskId}`, listener);
+    return () => this.emitter.off(`finished:${taskId}`, listener);
+  }
+
+  onCancel(listener: (taskId: string) => void): () => void {
+    this.emitter.on('cancel', listener);
+    return () => this.emitter.off('cancel', listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.emitter.removeAllListeners();
+    for (const redis of [this.subscriber, this.publisher]) {
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    }
+  }
+
+  private async publish(channel: string, taskId: string): Promise<void> {
+    if (this.closing) throw new Error('Task events are closed.');
+    if (this.publisher.status !== 'ready') await waitForReady(this.publisher, PUBLISH_WAIT_MS);
+    await this.publisher.publish(channel, taskId);
+  }
+
+  private logError(source: string, err: unknown): void {
+    if (!this.log) return;
+    const now = Date.now();
+    if (now - (this.lastErrorLog.get(source) ?? 0) < ERROR_LOG_INTERVAL_MS) return;
+    this.lastErrorLog.set(source, now);
+    this.log.warn({ err, source }, 'task events Redis error; wake-ups are delayed until it is back');
+  }
+}
+
+/**
+ * Waits for a connection still being made, and gives up at once on one that is between reconnect attempts
+ * (Redis is away), or after `ms`.
+ */
+function waitForReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status !== 'connecting' && redis.status !== 'connect' && redis.status !== 'wait') {
+    return Promise.reject(new Error(`Redis is not connected (${redis.status}); the wake-up is dropped.`));
+  }
+  return new Promise((resolve, reject) => {
+    const settle = (err: Error | undefined) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      redis.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => settle(undefined);
+    const onError = (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)));
+    const onClose = () => settle(new Error('Redis connection closed; the wake-up is dropped.'));
+    const timer = setTimeout(
+      () => settle(new Error(`Redis did not connect within ${ms} ms; the wake-up is dropped.`)),
+      ms,
+    );
+    redis.once('ready', onReady);
+    redis.once('error', onError);
+    redis.once('close', onClose);
+  });
+}
