@@ -20,6 +20,12 @@ const SIDE_TIMEOUT_MS = 5_000;
 /**
  * UTC, so TIMESTAMP text is UTC; a generous net_write_timeout, because back-pressure may leave the
  * server waiting on a slow consumer longer than the 60 s default before it gives up on the client.
+ *
+ * MariaDB and MySQL have no counterpart of PostgreSQL's client_connection_check_interval: a
+ * statement whose client died (a crashed qrun) runs on until it next writes a row to the socket,
+ * so a long sort, join or aggregate finishes first (only SLEEP() looks at the connection, every 5 s).
+ * Statement timeouts (max_statement_time, max_execution_time) are not the answer: qrun enforces its
+ * own through the AbortSignal and KILL QUERY.
  */
 const SESSION_SQL = "SET time_zone = '+00:00', net_write_timeout = 3600";
 

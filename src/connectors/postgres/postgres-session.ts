@@ -29,6 +29,19 @@ const SESSION_SQL =
   "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';" +
   " SET extra_float_digits = 3; SET bytea_output = 'hex'";
 
+/**
+ * `SET client_connection_check_interval = '5s'` where the server has it (PostgreSQL 14+): a running
+ * statement then checks every 5 s whether its client is still connected and ends itself when it is
+ * not, so a statement left behind by a crashed qrun does not run on for hours. Without it the server
+ * only notices when it next writes to the socket, which a long sort or pg_sleep never does. A separate
+ * query whose errors are ignored: the setting is refused on platforms without the kernel support
+ * (e.g. Windows), and by wire-compatible servers that report 14+ without having it. (qrun's own
+ * timeouts and cancels end statements through the AbortSignal and pg_cancel_backend, not this.)
+ */
+const CONNECTION_CHECK_SQL =
+  "SELECT set_config('client_connection_check_interval', '5s', false)" +
+  " WHERE current_setting('server_version_num')::int >= 140000";
+
 function clientConfig(config: PgConfig, timeoutMs: number): ClientConfig {
   const password = config.password ?? '';
   return {
@@ -54,6 +67,7 @@ export async function openPgClient(config: PgConfig, timeoutMs = CONNECT_TIMEOUT
   try {
     await client.connect();
     await client.query(SESSION_SQL);
+    await client.query(CONNECTION_CHECK_SQL).catch(() => undefined);
     return client;
   } catch (err) {
     await endPgClient(client);

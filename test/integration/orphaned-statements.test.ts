@@ -1,0 +1,123 @@
+/**
+ * A statement whose qrun process died must not keep running on the database. The PostgreSQL
+ * connector sets client_connection_check_interval, so the server checks its client while a statement
+ * runs; without it, pg_sleep(60) would hold its backend for the whole minute after the client is gone.
+ * The statement is started through the connector in a child process, which is then SIGKILLed (no
+ * cancel, no Terminate message: only the kernel closing its socket).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const SERVER = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
+const CONFIG = {
+  hostname: SERVER.host,
+  port: SERVER.port,
+  database: SERVER.database,
+  username: SERVER.user,
+  ssl: false,
+};
+const CONNECTOR = fileURLToPath(
+  new URL('../../src/connectors/postgres/postgres-connector.ts', import.meta.url),
+);
+const PROJECT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Streams QRUN_SQL through the connector and waits for its rows; the parent kills it long before. */
+const CHILD = `
+import { postgresConnector } from ${JSON.stringify(CONNECTOR)};
+const stream = await postgresConnector.stream(
+  JSON.parse(process.env.QRUN_CONFIG),
+  process.env.QRUN_SQL,
+  [],
+  { signal: new AbortController().signal, batchSize: 10 },
+  { fileRoot: '/nonexistent' },
+);
+for await (const batch of stream.rows) console.log(JSON.stringify(batch));
+`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(SERVER);
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Backends (other than ours) whose current query contains `marker`. */
+async function backends(marker: string): Promise<{ pid: number; state: string }[]> {
+  return query<{ pid: number; state: string }>(
+    'SELECT pid, state FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND strpos(query, $1) > 0',
+    [marker],
+  );
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('postgresql: statements of a crashed qrun', () => {
+  let child: ChildProcess | undefined;
+  let marker = '';
+
+  afterEach(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+    // Whatever the outcome, leave no sleeping backend behind.
+    if (marker) {
+      await query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND strpos(query, $1) > 0',
+        [marker],
+      );
+    }
+  });
+
+  it('end on the server soon after the client process is killed', async () => {
+    marker = `qrun_orphan_${randomBytes(6).toString('hex')}`;
+    let output = '';
+    child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
+      cwd: PROJECT,
+      env: {
+        ...process.env,
+        QRUN_CONFIG: JSON.stringify(CONFIG),
+        QRUN_SQL: `/* ${marker} */ SELECT pg_sleep(60)`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<void>((resolve) => child?.once('exit', () => resolve()));
+
+    const pid = await waitFor(
+      'the statement in pg_stat_activity',
+      async () => {
+        if (child?.exitCode !== null) throw new Error(`the child process ended early:\n${output}`);
+        return (await backends(marker)).find((b) => b.state === 'active')?.pid;
+      },
+      30_000,
+    );
+
+    child.kill('SIGKILL');
+    await exited;
+    const killedAt = Date.now();
+    // The check runs every 5 s; pg_sleep(60) would otherwise keep the backend for a minute.
+    await waitFor(
+      'the orphaned backend to end',
+      async () =>
+        (await query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 0 ? true : undefined,
+      15_000,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+  });
+});
