@@ -5,6 +5,8 @@ import type { IdempotencyKeysRepository } from '../store/repositories/idempotenc
 
 const KEY_RE = /^[A-Za-z0-9_-]{8,255}$/;
 const RETENTION_MS = 24 * 3600 * 1000;
+/** A submit takes milliseconds; a record still pending after this belongs to a request that never finished. */
+const PENDING_ABANDONED_MS = 60_000;
 
 export interface StoredResponse {
   status: number;
@@ -50,7 +52,10 @@ export async function withIdempotency(
   });
   if (!inserted) {
     const existing = await repo.find(owner, key);
-    if (existing && existing.expires_at < now) {
+    // Expired, or pending for so long that its request must have died with its process: start afresh.
+    const abandoned =
+      existing?.state === 'pending' && existing.created_at < isoAfter(now, -PENDING_ABANDONED_MS);
+    if (existing && (existing.expires_at < now || abandoned)) {
       await repo.delete(owner, key);
       inserted = await repo.tryInsertPending({
         owner,

@@ -11,6 +11,7 @@ export const LOST_MESSAGE =
 export const EXPIRED_MESSAGE = 'expired: the result was kept for its retention period and has been deleted.';
 
 const BATCH = 500;
+const STRANDED_AFTER_MS = 15_000;
 
 export interface SweeperOptions {
   intervalSeconds: number;
@@ -61,7 +62,7 @@ export class Sweeper {
     for (const t of await tasks.listRunning(10_000)) {
       if (await this.markLost(t.id, t.worker_id)) lost++;
     }
-    await this.redispatchCreated();
+    await this.redispatchCreated(nowIso());
     return lost;
   }
 
@@ -80,7 +81,9 @@ export class Sweeper {
         await tasks.markExpired(id, EXPIRED_MESSAGE);
       }
       await idempotency.deleteExpired(now);
-      await this.redispatchCreated();
+      // A task still waiting after this long may have lost its queue entry (a Redis restart, a crash
+      // between insert and enqueue); younger ones are simply queued, and re-adding them is wasted work.
+      await this.redispatchCreated(isoAfter(now, -STRANDED_AFTER_MS));
     } catch (err) {
       log.error({ err }, 'sweep failed; will try again');
     }
@@ -104,10 +107,10 @@ export class Sweeper {
     return marked;
   }
 
-  private async redispatchCreated(): Promise<void> {
+  private async redispatchCreated(createdBefore: string): Promise<void> {
     const { dispatcher, tasks } = this.deps;
     if (!dispatcher) return;
-    for (const t of await tasks.listCreated(BATCH)) {
+    for (const t of await tasks.listCreated(BATCH, createdBefore)) {
       try {
         await dispatcher.enqueue({ taskId: t.id, connectionId: t.connection_id });
       } catch {

@@ -308,7 +308,9 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       const rest = await tasks.listByOwner(owner, 10, { createdAt: last.created_at, id: last.id });
       expect([...first, ...rest].map((t) => t.id)).toEqual(all);
       expect(typeof (await tasks.listByOwner(owner, 10))[3]?.row_count).toBe('number');
-      expect(await tasks.listCreated(10)).toEqual([
+      // Only tasks created before the given time: the sweeper leaves freshly queued ones alone.
+      expect((await tasks.listCreated(10, at(44))).map((t) => t.id)).toEqual([id(42)]);
+      expect(await tasks.listCreated(10, at(1000))).toEqual([
         { id: id(42), connection_id: id(31) },
         { id: id(43), connection_id: id(31) },
         { id: id(44), connection_id: id(31) },

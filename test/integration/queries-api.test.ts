@@ -392,6 +392,39 @@ describe('idempotency', () => {
     expect(r.body.key).toBe('idempotency_conflict');
   });
 
+  it('a record left pending by a request that died is taken over after a minute', async () => {
+    const owner = (await s.request('GET', '/api/me', { auth: admin })).body.data.id;
+    await s.qrun.store.db
+      .insertInto('idempotency_keys')
+      .values({
+        owner: `user:${owner}`,
+        key: 'abandoned-0001',
+        request_hash: 'x'.repeat(64),
+        state: 'pending',
+        response_status: null,
+        response_body: null,
+        created_at: new Date(Date.now() - 120_000).toISOString(),
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      })
+      .execute();
+    const r = await submit(
+      s,
+      admin,
+      connectionId,
+      { query: 'select 1' },
+      { 'idempotency-key': 'abandoned-0001' },
+    );
+    expect(r.status).toBe(200);
+    const again = await submit(
+      s,
+      admin,
+      connectionId,
+      { query: 'select 1' },
+      { 'idempotency-key': 'abandoned-0001' },
+    );
+    expect(again.body).toEqual(r.body);
+  });
+
   it.each(['short', 'has space in it', 'x'.repeat(256), 'bad/char!'])(
     '400 for the malformed key %s',
     async (key) => {

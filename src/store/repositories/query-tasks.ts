@@ -65,12 +65,16 @@ export class QueryTasksRepository {
     return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
-  /** Tasks waiting to run, oldest first: re-dispatched after a restart. */
-  async listCreated(limit: number): Promise<Pick<QueryTaskRow, 'id' | 'connection_id'>[]> {
+  /** Tasks waiting to run since before a point in time, oldest first: re-dispatched after a restart or a lost enqueue. */
+  async listCreated(
+    limit: number,
+    createdBefore: string,
+  ): Promise<Pick<QueryTaskRow, 'id' | 'connection_id'>[]> {
     return this.db
       .selectFrom('query_tasks')
       .select(['id', 'connection_id'])
       .where('status', '=', 'created')
+      .where('created_at', '<', createdBefore)
       .orderBy('created_at')
       .orderBy('id')
       .limit(limit)
