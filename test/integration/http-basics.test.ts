@@ -75,4 +75,17 @@ describe('HTTP basics', () => {
     }
     expect(r.body.components.schemas.Error).toBeDefined();
   });
+
+  it('readyz answers 503 once the store is closed', async () => {
+    const t = await startTestServer();
+    try {
+      expect((await t.request('GET', '/readyz')).status).toBe(200);
+      await t.qrun.close();
+      const r = await t.request('GET', '/readyz');
+      expect(r.status).toBe(503);
+      expect(r.body).toEqual({ status: 'unavailable' });
+    } finally {
+      await t.close();
+    }
+  });
 });
