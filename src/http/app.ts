@@ -6,6 +6,7 @@ import { registerErrorHandler } from './plugins/error-handler.js';
 import { registerNotFound } from './plugins/not-found.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { connectionRoutes } from './routes/connections.js';
+import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { organizationRoutes } from './routes/organizations.js';
@@ -36,6 +37,7 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   await registerOpenApi(app, qrunVersion());
 
   await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
+  await app.register(docsRoutes);
   await app.register(meRoutes(qrun.identity));
   await app.register(organizationRoutes(qrun.identity));
   await app.register(connectionRoutes(qrun.connections));

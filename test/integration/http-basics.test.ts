@@ -76,6 +76,21 @@ describe('HTTP basics', () => {
     expect(r.body.components.schemas.Error).toBeDefined();
   });
 
+  it('serves a docs page without a key that reads the OpenAPI document', async () => {
+    const r = await s.request('GET', '/api/docs');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toContain('text/html');
+    expect(r.text).toContain("fetch('/api/openapi.json')");
+  });
+
+  it('serves Prometheus metrics', async () => {
+    await s.request('GET', '/api/me', { auth: { bearer: s.adminKey } });
+    const r = await s.request('GET', '/metrics');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('qrun_http_request_duration_seconds_bucket');
+    expect(r.text).toContain('qrun_queries_running');
+  });
+
   it('readyz answers 503 once the store is closed', async () => {
     const t = await startTestServer();
     try {
