@@ -1,4 +1,5 @@
-import type { ConfigField, Connector } from '../connector.js';
+import type { Connector } from '../connector.js';
+import { networkConfigFields } from '../network-config.js';
 import {
   endMysqlConnection,
   openMysqlConnection,
@@ -8,40 +9,11 @@ import {
 } from './mysql-session.js';
 import { streamMysql } from './mysql-stream.js';
 
-const configFields: readonly ConfigField[] = [
-  {
-    name: 'hostname',
-    type: 'string',
-    required: true,
-    secret: false,
-    description: 'Server host name or IP address.',
-  },
-  {
-    name: 'port',
-    type: 'integer',
-    required: false,
-    secret: false,
-    default: 3306,
-    description: 'Server TCP port.',
-  },
-  {
-    name: 'database',
-    type: 'string',
-    required: true,
-    secret: false,
-    description: 'Default database (schema).',
-  },
-  { name: 'username', type: 'string', required: true, secret: false, description: 'User to log in as.' },
-  { name: 'password', type: 'string', required: false, secret: true, description: 'Password of the user.' },
-  {
-    name: 'ssl',
-    type: 'boolean',
-    required: false,
-    secret: false,
-    default: false,
-    description: 'Connect over TLS and verify the server certificate.',
-  },
-];
+const configFields = networkConfigFields({
+  defaultPort: 3306,
+  database: 'Default database (schema).',
+  login: 'User',
+});
 
 /**
  * MySQL and MariaDB: one mysql2 connection per statement, rows streamed with socket back-pressure,

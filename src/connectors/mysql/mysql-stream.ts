@@ -9,6 +9,7 @@ import {
   type MysqlConfig,
 } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
+import { raceAbort } from '../abortable.js';
 
 /** Geometry as MySQL's own bytes (SRID + WKB) rather than the driver's lossy {x, y} objects. */
 const typeCast: TypeCast = (field, next) => (field.type === 'GEOMETRY' ? field.buffer() : next());
@@ -118,15 +119,7 @@ class MysqlRun {
 
   /** `promise`, or QueryAbortedError the moment the signal fires. */
   guard<T>(promise: Promise<T>): Promise<T> {
-    if (this.signal.aborted) {
-      promise.catch(() => undefined);
-      return Promise.reject(new QueryAbortedError(this.signal.reason));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new QueryAbortedError(this.signal.reason));
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      promise.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', onAbort));
-    });
+    return raceAbort(promise, this.signal);
   }
 
   /**

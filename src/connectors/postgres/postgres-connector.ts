@@ -1,35 +1,13 @@
-import type { ConfigField, Connector } from '../connector.js';
+import type { Connector } from '../connector.js';
+import { networkConfigFields } from '../network-config.js';
 import { endPgClient, openPgClient, toPgError, type PgConfig } from './postgres-session.js';
 import { streamPostgres } from './postgres-stream.js';
 
-const configFields: readonly ConfigField[] = [
-  {
-    name: 'hostname',
-    type: 'string',
-    required: true,
-    secret: false,
-    description: 'Server host name or IP address.',
-  },
-  {
-    name: 'port',
-    type: 'integer',
-    required: false,
-    secret: false,
-    default: 5432,
-    description: 'Server TCP port.',
-  },
-  { name: 'database', type: 'string', required: true, secret: false, description: 'Database to connect to.' },
-  { name: 'username', type: 'string', required: true, secret: false, description: 'Role to log in as.' },
-  { name: 'password', type: 'string', required: false, secret: true, description: 'Password of the role.' },
-  {
-    name: 'ssl',
-    type: 'boolean',
-    required: false,
-    secret: false,
-    default: false,
-    description: 'Connect over TLS and verify the server certificate.',
-  },
-];
+const configFields = networkConfigFields({
+  defaultPort: 5432,
+  database: 'Database to connect to.',
+  login: 'Role',
+});
 
 /**
  * PostgreSQL (and wire-compatible servers): one pg Client per statement, rows from a pg-cursor,

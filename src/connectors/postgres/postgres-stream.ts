@@ -15,6 +15,7 @@ import {
 import { QrunCursor } from './postgres-cursor.js';
 import { resolvePgTypes } from './postgres-types.js';
 import { builtinType, decoderFor, type PgDecoder } from './postgres-values.js';
+import { raceAbort } from '../abortable.js';
 
 type RawRow = (string | null)[];
 
@@ -67,17 +68,9 @@ class PgRun {
     );
   }
 
-  /** `promise`, or QueryAbortedError the moment the signal fires (the promise is then left to settle). */
+  /** `promise`, or QueryAbortedError the moment the signal fires. */
   guard<T>(promise: Promise<T>): Promise<T> {
-    if (this.signal.aborted) {
-      promise.catch(() => undefined);
-      return Promise.reject(new QueryAbortedError(this.signal.reason));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new QueryAbortedError(this.signal.reason));
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      promise.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', onAbort));
-    });
+    return raceAbort(promise, this.signal);
   }
 
   /** Idempotent. With `cancel`, first stops the statement on the server (ending alone would not). */

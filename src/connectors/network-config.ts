@@ -1,0 +1,52 @@
+import type { ConfigField } from './connector.js';
+
+/**
+ * The configuration fields of a database reached over the network (PostgreSQL, MySQL/MariaDB):
+ * the same six fields, differing only in the default port and a few words.
+ */
+export function networkConfigFields(options: {
+  defaultPort: number;
+  database: string;
+  login: string;
+}): readonly ConfigField[] {
+  return [
+    {
+      name: 'hostname',
+      type: 'string',
+      required: true,
+      secret: false,
+      description: 'Server host name or IP address.',
+    },
+    {
+      name: 'port',
+      type: 'integer',
+      required: false,
+      secret: false,
+      default: options.defaultPort,
+      description: 'Server TCP port.',
+    },
+    { name: 'database', type: 'string', required: true, secret: false, description: options.database },
+    {
+      name: 'username',
+      type: 'string',
+      required: true,
+      secret: false,
+      description: `${options.login} to log in as.`,
+    },
+    {
+      name: 'password',
+      type: 'string',
+      required: false,
+      secret: true,
+      description: `Password of the ${options.login.toLowerCase()}.`,
+    },
+    {
+      name: 'ssl',
+      type: 'boolean',
+      required: false,
+      secret: false,
+      default: false,
+      description: 'Connect over TLS and verify the server certificate.',
+    },
+  ];
+}
