@@ -3,6 +3,7 @@ import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError, isAppError, unavailable } from '../core/errors.js';
+import { whenRedisReady } from '../core/redis-ready.js';
 import { ConnectionSlots } from './connection-slots.js';
 import type { DispatchedTask, Dispatcher, TaskHandler } from './dispatcher.js';
 
@@ -87,7 +88,7 @@ export class BullmqDispatcher implements Dispatcher {
     if (this.closing) throw unavailable('qrun is shutting down; try again shortly.', 5);
     try {
       await withDeadline(
-        this.whenConnected(ENQUEUE_DEADLINE_MS).then(() => this.add(task)),
+        whenRedisReady(this.queueRedis, ENQUEUE_DEADLINE_MS).then(() => this.add(task)),
         ENQUEUE_DEADLINE_MS,
       );
     } catch (err) {
@@ -150,35 +151,6 @@ export class BullmqDispatcher implements Dispatcher {
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
       else redis.disconnect();
     }
-  }
-
-  /**
-   * Settles as soon as the queue connection is usable or known not to be: a client that is between
-   * reconnect attempts (or whose first attempt fails) makes enqueue fail at once rather than at the deadline.
-   */
-  private whenConnected(ms: number): Promise<void> {
-    const redis = this.queueRedis;
-    if (redis.status === 'ready') return Promise.resolve();
-    if (redis.status !== 'connecting' && redis.status !== 'connect' && redis.status !== 'wait') {
-      return Promise.reject(new Error(`Redis is not connected (${redis.status})`));
-    }
-    return new Promise((resolve, reject) => {
-      const settle = (err: Error | undefined) => {
-        clearTimeout(timer);
-        redis.off('ready', onReady);
-        redis.off('error', onError);
-        redis.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReady = () => settle(undefined);
-      const onError = (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)));
-      const onClose = () => settle(new Error('Redis connection closed'));
-      const timer = setTimeout(() => settle(new Error(`Redis did not connect within ${ms} ms`)), ms);
-      redis.once('ready', onReady);
-      redis.once('error', onError);
-      redis.once('close', onClose);
-    });
   }
 
   private async add(task: DispatchedTask): Promise<void> {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { whenRedisReady } from '../core/redis-ready.js';
 import type { TaskEvents } from './task-events.js';
 
 export interface RedisTaskEventsOptions {
@@ -113,7 +114,8 @@ export class RedisTaskEvents implements TaskEvents {
 
   private async publish(channel: string, taskId: string): Promise<void> {
     if (this.closing) throw new Error('Task events are closed.');
-    if (this.publisher.status !== 'ready') await waitForReady(this.publisher, PUBLISH_WAIT_MS);
+    // A wake-up that cannot go out soon is dropped: it is only a hint.
+    await whenRedisReady(this.publisher, PUBLISH_WAIT_MS);
     await this.publisher.publish(channel, taskId);
   }
 
@@ -124,34 +126,4 @@ export class RedisTaskEvents implements TaskEvents {
     this.lastErrorLog.set(source, now);
     this.log.warn({ err, source }, 'task events Redis error; wake-ups are delayed until it is back');
   }
-}
-
-/**
- * Waits for a connection still being made, and gives up at once on one that is between reconnect attempts
- * (Redis is away), or after `ms`.
- */
-function waitForReady(redis: Redis, ms: number): Promise<void> {
-  if (redis.status !== 'connecting' && redis.status !== 'connect' && redis.status !== 'wait') {
-    return Promise.reject(new Error(`Redis is not connected (${redis.status}); the wake-up is dropped.`));
-  }
-  return new Promise((resolve, reject) => {
-    const settle = (err: Error | undefined) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      redis.off('error', onError);
-      redis.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReady = () => settle(undefined);
-    const onError = (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)));
-    const onClose = () => settle(new Error('Redis connection closed; the wake-up is dropped.'));
-    const timer = setTimeout(
-      () => settle(new Error(`Redis did not connect within ${ms} ms; the wake-up is dropped.`)),
-      ms,
-    );
-    redis.once('ready', onReady);
-    redis.once('error', onError);
-    redis.once('close', onClose);
-  });
 }
