@@ -29,23 +29,54 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 `;
 
+// A parked waiter re-tries at least every couple of seconds (its back-off), refreshing its `seen` time. One
+// not seen for this long belongs to a job that went away; it is dropped so it cannot hold the line forever.
+const STALE_WAITER_MS = 30_000;
+
+const DROP_STALE_WAITERS = `
+local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - ${STALE_WAITER_MS})
+for _, w in ipairs(stale) do
+  redis.call('ZREM', KEYS[2], w)
+  redis.call('ZREM', KEYS[3], w)
+end
+`;
+
 /**
- * KEYS: slots, parked. ARGV: holder, limit, ttlMs, waiter ('' for none).
- * Takes a slot (or extends it, if the holder has one already). On failure a waiter is parked, oldest first,
- * so a release can wake it; on success it is unparked.
+ * KEYS: slots, parked, seen. ARGV: holder, limit, ttlMs, waiter ('' for none).
+ * Takes a slot (or extends it, if the holder has one already). Waiters are served first come, first served:
+ * a free slot goes to a waiter only when fewer waiters are parked ahead of it than there are free slots, so a
+ * fresh job cannot overtake one that has been waiting. On failure the waiter is parked (keeping its place
+ * if it had one); on success it leaves the line.
  */
 const ACQUIRE = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if held or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+${DROP_STALE_WAITERS}
+local waiter = ARGV[4]
+local grant = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not grant then
+  local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+  if free > 0 then
+    local ahead = 0
+    if waiter ~= '' then
+      ahead = redis.call('ZRANK', KEYS[2], waiter) or redis.call('ZCARD', KEYS[2])
+    end
+    grant = ahead < free
+  end
+end
+if grant then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
   ${EXPIRE_WITH_LAST_HOLDER}
-  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+  if waiter ~= '' then
+    redis.call('ZREM', KEYS[2], waiter)
+    redis.call('ZREM', KEYS[3], waiter)
+  end
   return 1
 end
-if ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[2], 'NX', now, ARGV[4])
+if waiter ~= '' then
+  redis.call('ZADD', KEYS[2], 'NX', now, waiter)
+  redis.call('ZADD', KEYS[3], now, waiter)
   redis.call('PEXPIRE', KEYS[2], ${PARKED_TTL_MS})
+  redis.call('PEXPIRE', KEYS[3], ${PARKED_TTL_MS})
 end
 return 0
 `;
@@ -66,14 +97,16 @@ return 0
 `;
 
 /**
- * KEYS: slots, parked. ARGV: holder, limit.
- * Frees the holder's slot and, when there is room, hands back the oldest parked waiter to wake.
+ * KEYS: slots, parked, seen. ARGV: holder, limit.
+ * Frees the holder's slot and, when there is room, names the oldest parked waiter to wake. The waiter stays
+ * in line until it actually takes the slot, so nobody can jump ahead of it meanwhile.
  */
 const RELEASE = `${NOW}
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+${DROP_STALE_WAITERS}
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  local waiter = redis.call('ZPOPMIN', KEYS[2])
+  local waiter = redis.call('ZRANGE', KEYS[2], 0, 0)
   if waiter[1] then return waiter[1] end
 end
 return false
@@ -106,9 +139,9 @@ class Script {
 }
 
 const scripts = {
-  acquire: new Script(ACQUIRE, 2),
+  acquire: new Script(ACQUIRE, 3),
   renew: new Script(RENEW, 1),
-  release: new Script(RELEASE, 2),
+  release: new Script(RELEASE, 3),
   count: new Script(COUNT, 1),
 };
 
@@ -120,7 +153,8 @@ const scripts = {
  * the change are atomic.
  *
  * Beside it, `<prefix>:slots:{<connectionId>}:parked` keeps the ids of jobs that found no free slot, oldest
- * first, so that a release can wake one at once instead of leaving it to its back-off timer.
+ * first: they are served in that order, and a release wakes the oldest at once instead of leaving it to its
+ * back-off timer.
  */
 export class ConnectionSlots {
   private readonly ttlMs: number;
@@ -142,6 +176,7 @@ export class ConnectionSlots {
     const result = await scripts.acquire.run(this.redis, [
       this.slotsKey(connectionId),
       this.parkedKey(connectionId),
+      this.seenKey(connectionId),
       holder,
       this.options.limit,
       this.ttlMs,
@@ -166,6 +201,7 @@ export class ConnectionSlots {
     const result = await scripts.release.run(this.redis, [
       this.slotsKey(connectionId),
       this.parkedKey(connectionId),
+      this.seenKey(connectionId),
       holder,
       this.options.limit,
     ]);
@@ -190,5 +226,10 @@ export class ConnectionSlots {
 
   private parkedKey(connectionId: string): string {
     return `${this.options.prefix}:slots:{${connectionId}}:parked`;
+  }
+
+  /** When each parked waiter last tried, to drop waiters whose job went away. */
+  private seenKey(connectionId: string): string {
+    return `${this.options.prefix}:slots:{${connectionId}}:seen`;
   }
 }

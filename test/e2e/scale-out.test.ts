@@ -16,6 +16,9 @@ import { request } from '../helpers/server.js';
  * Redis dispatch and s3rver pages. 200 queries of mixed sizes on PostgreSQL and MariaDB go in through
  * both api processes and are read back through the other one, row for row against a direct driver read,
  * while one worker is killed with SIGKILL half-way.
+ *
+ * It sets up this deployment itself whatever QRUN_TEST_DEPLOYMENT says, so `npm run test:scale-out`
+ * leaves it out (it would only repeat this file); `vitest run` (the first pass of `npm test`) runs it.
  */
 
 const TAG = `qrun_e2e_${randomBytes(4).toString('hex')}`;

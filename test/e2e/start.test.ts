@@ -1,19 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, metadataEnv, runQrun, waitForHttp } from '../helpers/process.js';
+import { deploymentEnv, type DeploymentEnv } from '../helpers/deployment.js';
+import { freePort, runQrun, waitForHttp } from '../helpers/process.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-e2e-'));
-// SQLite in dataDir, or one PostgreSQL database for every start here (QRUN_TEST_METADATA=postgres).
-let metadata: Awaited<ReturnType<typeof metadataEnv>> | undefined;
+// One installation for every start here, on the deployment under test: `qrun start` runs API and worker
+// in one process on either.
+let deployment: DeploymentEnv | undefined;
 let env: Record<string, string> = {};
 beforeAll(async () => {
-  metadata = await metadataEnv(dataDir);
-  env = { ...metadata.env, QRUN_DATA_DIR: dataDir };
+  deployment = await deploymentEnv(dataDir);
+  env = { ...deployment.env, QRUN_DATA_DIR: dataDir };
 });
 afterAll(async () => {
-  await metadata?.cleanup();
+  await deployment?.cleanup();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -31,9 +33,12 @@ describe('qrun start as a real process', () => {
 
     adminKey = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
     expect(adminKey).toMatch(/^qrun_u_/);
-    for (const f of ['admin-key', 'partner-key', 'secret-key']) {
+    // The secrets key is generated only when none is given (the scale-out pass gives one).
+    const generated = ['admin-key', 'partner-key', ...(env.QRUN_SECRET_KEY ? [] : ['secret-key'])];
+    for (const f of generated) {
       expect(statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
     }
+    expect(existsSync(path.join(dataDir, 'secret-key'))).toBe(!env.QRUN_SECRET_KEY);
     expect(proc.stdout()).toContain(adminKey);
     expect(proc.stdout()).toContain(
       `curl -H "Authorization: Bearer $(cat ${path.join(dataDir, 'admin-key')})" ${base}/api/me`,

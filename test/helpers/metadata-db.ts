@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import pg from 'pg';
 
 /** The machine's PostgreSQL: trust authentication for `postgres` on 127.0.0.1. */
 const SERVER = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
-
-/** True when the suite runs with the metadata store on PostgreSQL (`npm run test:postgres`). */
-export const metadataOnPostgres = process.env.QRUN_TEST_METADATA === 'postgres';
 
 export interface MetadataDatabase {
   url: string;
@@ -38,13 +34,4 @@ export async function createPostgresMetadataDatabase(): Promise<MetadataDatabase
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
-}
-
-/**
- * The metadata store URL for a test: a new PostgreSQL database when QRUN_TEST_METADATA=postgres,
- * otherwise the SQLite file inside `dataDir` (which the caller removes with the directory).
- */
-export async function metadataDatabaseUrl(dataDir: string): Promise<MetadataDatabase> {
-  if (metadataOnPostgres) return createPostgresMetadataDatabase();
-  return { url: `sqlite:${path.join(dataDir, 'qrun.sqlite')}`, cleanup: async () => {} };
 }

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { metadataDatabaseUrl } from './metadata-db.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled CLI; `npm test` builds it first (pretest). */
@@ -18,17 +17,6 @@ export async function freePort(): Promise<number> {
     });
     srv.on('error', reject);
   });
-}
-
-/**
- * The metadata store switch for child processes: `{ QRUN_DATABASE_URL }` naming SQLite in `dataDir`, or a
- * fresh PostgreSQL database with QRUN_TEST_METADATA=postgres. Call cleanup() after the processes are gone.
- */
-export async function metadataEnv(
-  dataDir: string,
-): Promise<{ env: { QRUN_DATABASE_URL: string }; cleanup: () => Promise<void> }> {
-  const { url, cleanup } = await metadataDatabaseUrl(dataDir);
-  return { env: { QRUN_DATABASE_URL: url }, cleanup };
 }
 
 export interface QrunProcess {

@@ -6,7 +6,7 @@ import { createQrun, type Qrun } from '../../src/app/qrun.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { bootstrap } from '../../src/service/bootstrap.js';
-import { metadataDatabaseUrl } from './metadata-db.js';
+import { anyPageExists, deploymentEnv } from './deployment.js';
 
 export interface Auth {
   /** Bearer key (user or partner). */
@@ -39,40 +39,58 @@ export interface TestServer {
   partnerKey: string;
   qrun: Qrun;
   app: FastifyInstance;
+  /**
+   * Whether any page of the query is in the server's result store (files or S3 alike), read back through
+   * the store: every page it was asked to write, or page 0 when none was.
+   */
+  pagesExist(queryId: string): Promise<boolean>;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
   close(): Promise<void>;
 }
 
-/** A real qrun (store, services, HTTP) in this process, listening on a random loopback port. */
+/**
+ * A real qrun (store, services, HTTP) in this process, listening on a random loopback port, on the
+ * deployment under test (test/helpers/deployment.ts): the embedded default, or PostgreSQL, Redis and
+ * s3rver with QRUN_TEST_DEPLOYMENT=scale-out. Variables in `env` win over the deployment's.
+ */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-test-'));
-  // SQLite in dataDir, or a fresh PostgreSQL database with QRUN_TEST_METADATA=postgres; a caller's own
-  // QRUN_DATABASE_URL wins.
-  const metadata = env.QRUN_DATABASE_URL === undefined ? await metadataDatabaseUrl(dataDir) : undefined;
+  let deployment: Awaited<ReturnType<typeof deploymentEnv>> | undefined;
   const cleanup = async () => {
     try {
-      await metadata?.cleanup();
+      await deployment?.cleanup();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
   };
   let qrun: Qrun | undefined;
   let app: FastifyInstance | undefined;
+  /** Pages the result store was asked to write, by query id: one past the highest page number. */
+  const written = new Map<string, number>();
   try {
+    deployment = await deploymentEnv(dataDir, env);
     const config = loadConfig({
       QRUN_DATA_DIR: dataDir,
       QRUN_PORT: '0',
       QRUN_LOG_LEVEL: 'silent',
-      ...(metadata ? { QRUN_DATABASE_URL: metadata.url } : {}),
+      ...deployment.env,
       ...env,
     });
+    // The `start` role, as `qrun start` runs it: API and worker in this one process, whatever the
+    // deployment's parts.
     qrun = await createQrun(config);
+    const store = qrun.results;
+    const putPage = store.putPage.bind(store);
+    store.putPage = (queryId, page, bytes) => {
+      written.set(queryId, Math.max(written.get(queryId) ?? 0, page + 1));
+      return putPage(queryId, page, bytes);
+    };
     await bootstrap(qrun);
     app = await buildHttpApp(qrun);
     await qrun.startBackground();
     await app.listen({ host: '127.0.0.1', port: 0 });
   } catch (err) {
-    // A failed start must not leave a database behind.
+    // A failed start must not leave a database, Redis keys or an s3rver behind.
     await app?.close();
     await qrun?.close();
     await cleanup();
@@ -92,6 +110,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     partnerKey,
     qrun,
     app,
+    pagesExist: (queryId) => anyPageExists(started.qrun.results, queryId, written.get(queryId) ?? 1),
     request: (method, p, options) => request(url, method, p, options),
     async close() {
       try {

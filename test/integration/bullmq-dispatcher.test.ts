@@ -336,8 +336,28 @@ describe('ConnectionSlots', () => {
     expect(await slots.release(c, 'h1')).toBe('job-3');
     expect(await slots.acquire(c, 'h3', 'job-3')).toBe(true);
     expect(await slots.release(c, 'h2')).toBe('job-4');
-    expect(await slots.release(c, 'h3')).toBeUndefined();
+    // job-4 stays first in line until it takes a slot itself.
+    expect(await slots.release(c, 'h3')).toBe('job-4');
+    expect(await slots.acquire(c, 'h4', 'job-4')).toBe(true);
+    expect(await slots.release(c, 'h4')).toBeUndefined();
     expect(await slots.held(c)).toBe(0);
+  });
+
+  it('serves waiters first come, first served: a fresh job cannot take the slot a parked one was woken for', async () => {
+    const slots = new ConnectionSlots(admin, { prefix, limit: 1, ttlSeconds: 5 });
+    const c = randomUUID();
+    expect(await slots.acquire(c, 'h1', 'job-1')).toBe(true);
+    expect(await slots.acquire(c, 'h2', 'job-2')).toBe(false);
+    expect(await slots.acquire(c, 'h3', 'job-3')).toBe(false);
+    expect(await slots.release(c, 'h1')).toBe('job-2');
+    // The slot is free, but job-2 and job-3 are ahead of a newcomer, and job-2 ahead of job-3.
+    expect(await slots.acquire(c, 'h4', 'job-4')).toBe(false);
+    expect(await slots.acquire(c, 'h3', 'job-3')).toBe(false);
+    expect(await slots.acquire(c, 'h2', 'job-2')).toBe(true);
+    expect(await slots.release(c, 'h2')).toBe('job-3');
+    expect(await slots.acquire(c, 'h3', 'job-3')).toBe(true);
+    expect(await slots.release(c, 'h3')).toBe('job-4');
+    expect(await slots.acquire(c, 'h4', 'job-4')).toBe(true);
   });
 
   it('renew keeps a slot past its TTL; without renewal it runs out', async () => {

@@ -1,6 +1,6 @@
 /**
- * The metadata store itself, below the services: migrations, and every repository, on whichever store
- * QRUN_TEST_METADATA selects (SQLite by default, PostgreSQL with `npm run test:postgres`). The
+ * The metadata store itself, below the services: migrations, and every repository, on the store of the
+ * deployment under test (SQLite by default, PostgreSQL with `npm run test:scale-out`). The
  * PostgreSQL-only behaviour (concurrent migrators, the pool) always runs against the machine's server.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,12 +18,8 @@ import { IdempotencyKeysRepository } from '../../src/store/repositories/idempote
 import { OrganizationsRepository } from '../../src/store/repositories/organizations.js';
 import { QueryTasksRepository, type QueryTaskRow } from '../../src/store/repositories/query-tasks.js';
 import { UsersRepository } from '../../src/store/repositories/users.js';
-import {
-  createPostgresMetadataDatabase,
-  metadataDatabaseUrl,
-  metadataOnPostgres,
-  type MetadataDatabase,
-} from '../helpers/metadata-db.js';
+import { metadataDatabaseUrl, metadataOnPostgres } from '../helpers/deployment.js';
+import { createPostgresMetadataDatabase, type MetadataDatabase } from '../helpers/metadata-db.js';
 
 const TABLES = ['organizations', 'users', 'api_keys', 'connections', 'query_tasks', 'idempotency_keys'];
 /** Kysely's PostgreSQL adapter takes this advisory lock around migrations (kysely 0.28). */

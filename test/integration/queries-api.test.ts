@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
 
@@ -287,9 +285,7 @@ describe('reading', () => {
     expect(done.body.data.status).toBe('failed');
     expect(done.body.data.error).toMatch(/division by zero/);
     expect(done.body.data.results).toBeUndefined();
-    expect(existsSync(path.join(s.dataDir, 'results', r.body.data.id.slice(0, 2), r.body.data.id))).toBe(
-      false,
-    );
+    expect(await s.pagesExist(r.body.data.id)).toBe(false);
   });
 
   it('a syntax error is accepted at submit and ends failed', async () => {
@@ -523,15 +519,14 @@ describe('retention', () => {
     const r = await submit(t, auth, conn, { query: 'select 1 as one' });
     const done = await waitDone(t, auth, r.body.data.id);
     expect(done.body.data.status).toBe('done');
-    const dir = path.join(t.dataDir, 'results', r.body.data.id.slice(0, 2), r.body.data.id);
-    expect(existsSync(dir)).toBe(true);
+    expect(await t.pagesExist(r.body.data.id)).toBe(true);
     await new Promise((res) => setTimeout(res, 1100));
     const expired = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
     expect(expired.body.data.status).toBe('unknown');
     expect(expired.body.data.error).toMatch(/expired/);
-    expect(existsSync(dir)).toBe(true);
+    expect(await t.pagesExist(r.body.data.id)).toBe(true);
     await t.qrun.sweeper.sweepOnce();
-    expect(existsSync(dir)).toBe(false);
+    expect(await t.pagesExist(r.body.data.id)).toBe(false);
     const after = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
     expect(after.body.data).toMatchObject({ status: 'unknown' });
     expect(after.body.data.error).toMatch(/expired/);

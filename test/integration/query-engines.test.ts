@@ -5,7 +5,6 @@
  * parameters, cancel, timeout and max_rows.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -752,13 +751,6 @@ async function until(check: () => Promise<boolean>, what: string, ms = 15_000): 
   }
 }
 
-/** Page files (and temp files) of one query id anywhere under the result store's directory. */
-function pageFiles(dataDir: string, queryId: string): string[] {
-  const root = path.join(dataDir, 'results');
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((p) => p.includes(queryId));
-}
-
 function rowObjects(columns: string[], rows: Exact[][]): Record<string, Exact>[] {
   return rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] ?? null])));
 }
@@ -926,7 +918,7 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     expect(r.body.data.error).toContain(await directError(direct, sql));
     expect(r.body.data.results).toBeUndefined();
     expect(r.body.links).toBeUndefined();
-    expect(pageFiles(server.dataDir, r.body.data.id)).toEqual([]);
+    expect(await server.pagesExist(r.body.data.id)).toBe(false);
   });
 
   it('an error at run time ends failed and deletes the pages already written', async () => {
@@ -936,7 +928,7 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     expect(r.body.data.status, r.text).toBe('failed');
     expect(r.body.data.error).toMatch(message);
     if (pagesFirst) expect(written.get(id) ?? 0).toBeGreaterThan(0);
-    expect(pageFiles(server.dataDir, id)).toEqual([]);
+    expect(await server.pagesExist(id)).toBe(false);
   });
 
   it('binds parameters as values, never as SQL', async () => {
@@ -960,7 +952,7 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     const r = await finished(id);
     expect(r.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
     if (running) await until(async () => (await running(marker)) === 0, 'the statement to leave the server');
-    expect(pageFiles(server.dataDir, id)).toEqual([]);
+    expect(await server.pagesExist(id)).toBe(false);
 
     const again = await post(`/api/queries/${id}/cancel`);
     expect(again.status).toBe(409);
