@@ -31,6 +31,15 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   });
 
   app.addSchema(ErrorBody);
+  // Some clients send `Content-Type: application/json` with an empty body (e.g. a submit whose SQL is in
+  // ?query=). Treat that as no body instead of a parse error; everything else goes to Fastify's own
+  // parser, which also guards against prototype poisoning.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
   registerErrorHandler(app);
   registerNotFound(app);
   registerAuthentication(app, qrun.authenticator);

@@ -85,11 +85,18 @@ describe('submitting', () => {
         body: { query: 'select 4 as x' },
       },
     );
+    // A JSON content type with an empty body counts as no body.
+    const emptyJson = await s.request(
+      'POST',
+      `/api/connections/${connectionId}/query?query=${encodeURIComponent('select 5 as x')}`,
+      { auth: admin, rawBody: '', headers: { 'content-type': 'application/json' } },
+    );
     for (const [r, x] of [
       [a, 1],
       [b, 2],
       [c, 3],
       [same, 4],
+      [emptyJson, 5],
     ] as const) {
       expect(r.status).toBe(200);
       expect(r.body.data.status).toBe('created');
