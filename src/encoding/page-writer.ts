@@ -8,13 +8,23 @@
  * a page of its own. A result with no rows has no pages at all (the API serves `results: []`).
  */
 
-/** Stores one finished page; the writer awaits it before taking more rows (back-pressure). */
+/**
+ * Stores one finished page. The writer lets at most `writesInFlight` of these run at once and waits
+ * for one to end before cutting another (back-pressure).
+ */
 export type PageSink = (pageIndex: number, bytes: Buffer, rowCount: number) => Promise<void>;
 
 export interface PageWriterOptions {
   maxRows: number;
   maxBytes: number;
   sink: PageSink;
+  /**
+   * Page writes that may run while the writer takes more rows (default 1: each push that closes a
+   * page settles only once the sink has stored it). With more, storing a page overlaps with reading
+   * and encoding the next ones; finish() still settles only when every page is stored, and memory
+   * stays bounded by this many pages.
+   */
+  writesInFlight?: number;
 }
 
 export interface PageWriterSummary {
@@ -34,6 +44,9 @@ export class PageWriter {
   private readonly maxRows: number;
   private readonly maxBytes: number;
   private readonly sink: PageSink;
+  private readonly writesInFlight: number;
+  // Started sink calls, oldest first; each settles without rejecting (a failure is recorded instead).
+  private readonly inFlight: Promise<void>[] = [];
 
   // The open page. Measuring every row's UTF-8 length costs about a third of the hot path, so the
   // writer only sums string lengths while 3 bytes per code unit still cannot reach maxBytes, and
@@ -58,9 +71,14 @@ export class PageWriter {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) {
       throw new RangeError(`maxBytes must be a positive integer, not ${options.maxBytes}.`);
     }
+    const writesInFlight = options.writesInFlight ?? 1;
+    if (!Number.isSafeInteger(writesInFlight) || writesInFlight < 1) {
+      throw new RangeError(`writesInFlight must be a positive integer, not ${writesInFlight}.`);
+    }
     this.maxRows = options.maxRows;
     this.maxBytes = options.maxBytes;
     this.sink = options.sink;
+    this.writesInFlight = writesInFlight;
   }
 
   /**
@@ -98,11 +116,20 @@ export class PageWriter {
     if (blocked !== undefined) await blocked;
     this.finished = true;
     if (this.rows.length > 0) await this.guard(this.flush());
+    await this.guard(this.drain(0));
     return {
       pageCount: this.pageRowCounts.length,
       rowCount: this.rowCount,
       pageRowCounts: this.pageRowCounts.slice(),
     };
+  }
+
+  /**
+   * Waits until no page write is running any more, and never rejects. For error paths: once it
+   * settles, no page of this writer can still land in storage after the caller removes the result.
+   */
+  async settle(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift();
   }
 
   private checkUsable(operation: string): Promise<never> | undefined {
@@ -174,8 +201,25 @@ export class PageWriter {
         `Page size accounting is wrong: counted ${expectedBytes} bytes, encoded ${bytes.length}.`,
       );
     }
-    await this.sink(this.pageRowCounts.length, bytes, rows.length);
+    const index = this.pageRowCounts.length;
     this.pageRowCounts.push(rows.length);
     this.rowCount += rows.length;
+    // Room for this write first: the oldest writes are waited for until fewer than the limit run.
+    await this.drain(this.writesInFlight - 1);
+    this.inFlight.push(
+      this.sink(index, bytes, rows.length).catch((error: unknown) => {
+        if (!this.failed) {
+          this.failed = true;
+          this.failure = error;
+        }
+      }),
+    );
+    await this.drain(this.writesInFlight - 1);
+  }
+
+  /** Waits for the oldest writes until at most `limit` run; rethrows a write's failure. */
+  private async drain(limit: number): Promise<void> {
+    while (this.inFlight.length > limit) await this.inFlight.shift();
+    if (this.failed) throw this.failure;
   }
 }
