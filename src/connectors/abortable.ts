@@ -15,3 +15,24 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+/**
+ * Wraps a generator so that return() also releases the session: a generator's own return() skips its
+ * `finally` when iteration never started, which would leak the connection.
+ */
+export function closingIterable<T>(
+  generator: AsyncGenerator<T>,
+  session: { close(): Promise<void> },
+): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => generator.next(),
+      return: async (value?: unknown) => {
+        const result = await generator.return(value as undefined);
+        await session.close();
+        return result;
+      },
+      throw: (err?: unknown) => generator.throw(err),
+    }),
+  };
+}

@@ -1,5 +1,15 @@
 import type { ConfigField } from './connector.js';
 
+/** A network database's configuration after the generic field validation. */
+export interface NetworkConfig {
+  hostname: string;
+  port: number;
+  database: string;
+  username: string;
+  password?: string;
+  ssl: boolean;
+}
+
 /**
  * The configuration fields of a database reached over the network (PostgreSQL, MySQL/MariaDB):
  * the same six fields, differing only in the default port and a few words.

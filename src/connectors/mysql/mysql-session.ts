@@ -2,16 +2,9 @@ import mysql from 'mysql2';
 import type { Connection, ConnectionOptions } from 'mysql2';
 import { scrubMessage } from '../config-fields.js';
 import { DatabaseError, QueryAbortedError } from '../connector.js';
+import type { NetworkConfig } from '../network-config.js';
 
-/** A mysql connection's configuration after the generic field validation. */
-export interface MysqlConfig {
-  hostname: string;
-  port: number;
-  database: string;
-  username: string;
-  password?: string;
-  ssl: boolean;
-}
+export type MysqlConfig = NetworkConfig;
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** The side connection that kills a statement must not hold up an abort for long. */

@@ -9,7 +9,7 @@ import {
   type MysqlConfig,
 } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
-import { raceAbort } from '../abortable.js';
+import { closingIterable, raceAbort } from '../abortable.js';
 
 /** Geometry as MySQL's own bytes (SRID + WKB) rather than the driver's lossy {x, y} objects. */
 const typeCast: TypeCast = (field, next) => (field.type === 'GEOMETRY' ? field.buffer() : next());
@@ -207,22 +207,4 @@ function decodeRows(rows: unknown[][], columns: MysqlColumn[]): CellValue[][] {
     out[r] = row;
   }
   return out;
-}
-
-/**
- * The generator's own return() skips its `finally` when iteration never started; this wrapper
- * releases the connection in that case too.
- */
-function closingIterable<T>(generator: AsyncGenerator<T>, run: MysqlRun): AsyncIterable<T> {
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: () => generator.next(),
-      return: async (value?: unknown) => {
-        const result = await generator.return(value as undefined);
-        await run.close();
-        return result;
-      },
-      throw: (err?: unknown) => generator.throw(err),
-    }),
-  };
 }

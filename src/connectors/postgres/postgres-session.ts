@@ -2,16 +2,9 @@ import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig } from 'pg';
 import { scrubMessage } from '../config-fields.js';
 import { DatabaseError, QueryAbortedError } from '../connector.js';
+import type { NetworkConfig } from '../network-config.js';
 
-/** A postgresql connection's configuration after the generic field validation. */
-export interface PgConfig {
-  hostname: string;
-  port: number;
-  database: string;
-  username: string;
-  password?: string;
-  ssl: boolean;
-}
+export type PgConfig = NetworkConfig;
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Side connections (cancel, type lookup) must not hold up an abort for long. */

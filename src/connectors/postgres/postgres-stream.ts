@@ -15,7 +15,7 @@ import {
 import { QrunCursor } from './postgres-cursor.js';
 import { resolvePgTypes } from './postgres-types.js';
 import { builtinType, decoderFor, type PgDecoder } from './postgres-values.js';
-import { raceAbort } from '../abortable.js';
+import { closingIterable, raceAbort } from '../abortable.js';
 
 type RawRow = (string | null)[];
 
@@ -174,22 +174,4 @@ function decodeRows(rows: RawRow[], decoders: PgDecoder[]): CellValue[][] {
     out[r] = row;
   }
   return out;
-}
-
-/**
- * The generator's own return() skips its `finally` when iteration never started; this wrapper
- * releases the connection in that case too.
- */
-function closingIterable<T>(generator: AsyncGenerator<T>, run: PgRun): AsyncIterable<T> {
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: () => generator.next(),
-      return: async (value?: unknown) => {
-        const result = await generator.return(value as undefined);
-        await run.close();
-        return result;
-      },
-      throw: (err?: unknown) => generator.throw(err),
-    }),
-  };
 }
