@@ -39,7 +39,8 @@ export class FsResultStore implements ResultStore {
     const tempPath = join(dir, `.${n}.json.${randomBytes(8).toString('hex')}.tmp`);
 
     // fs's callback API rather than FileHandle: each step is one thread-pool round trip with no
-    // FileHandle object to create and close, which made page I/O about 1.5x cheaper on the event loop.
+    // FileHandle object to create and close; 1,000,000-row ingests took 4-10% less time
+    // (docs/PERFORMANCE.md).
     let fd: number | undefined;
     try {
       fd = await openNew(tempPath).catch(async (error: unknown) => {
@@ -71,8 +72,8 @@ export class FsResultStore implements ResultStore {
     this.assertOpen();
     const path = join(this.resultDir(resultKey(queryId)), `${pageNumber(page)}.json`);
     try {
-      // The callback readFile: about 1.5x the throughput of fs/promises' readFile, which reads in
-      // chunks through a FileHandle (docs/PERFORMANCE.md, page serving).
+      // fs.readFile, not fs/promises': the promise version reads through a FileHandle in chunks and
+      // served 27% fewer pages per second under load (docs/PERFORMANCE.md, scenario 4).
       return await callback<Buffer>((done) => fs.readFile(path, done));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;

@@ -1,0 +1,143 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { qrunConnection, type Engine } from './databases.js';
+import { ROOT, freePort, startChild, waitForHttp, type Child } from './util.js';
+
+const BIN = path.join(ROOT, 'dist/src/cli/qrun.js');
+
+/** The parts of qrun's responses the bench reads. */
+export interface QueryBody {
+  data: { id: string; status: string; count?: number; error?: string | null };
+  links?: { next: string | null; previous: string | null };
+}
+
+export interface StartOptions {
+  /** Extra QRUN_* settings. */
+  env?: Record<string, string>;
+  cpuProfDir?: string | undefined;
+  /** Another build's dist/src/cli/qrun.js (bench/compare.ts); default this checkout's. */
+  bin?: string;
+}
+
+/**
+ * One `qrun start` child process on the embedded default (SQLite metadata, result files in a
+ * temporary data directory that stop() removes). Its RSS is its own, not the bench's.
+ */
+export class Qrun {
+  private constructor(
+    private readonly child: Child,
+    private readonly dataDir: string,
+    readonly base: string,
+    readonly key: string,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Where the embedded default keeps result pages. */
+  get resultsDir(): string {
+    return path.join(this.dataDir, 'results');
+  }
+
+  get authorization(): string {
+    return `Bearer ${this.key}`;
+  }
+
+  static async start(options: StartOptions = {}): Promise<Qrun> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-bench-'));
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    const child = startChild(process.execPath, [...nodeArgs, options.bin ?? BIN, 'start'], {
+      env: {
+        ...process.env,
+        QRUN_DATA_DIR: dataDir,
+        QRUN_PORT: String(port),
+        QRUN_LOG_LEVEL: 'warn',
+        ...options.env,
+      },
+    });
+    try {
+      await waitForHttp(`${base}/readyz`, child);
+      const key = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
+      return new Qrun(child, dataDir, base, key);
+    } catch (err) {
+      await child.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async call<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const res = await fetch(this.base + route, {
+      method,
+      headers: { authorization: this.authorization, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as T;
+  }
+
+  async createConnection(engine: Engine, database: string): Promise<string> {
+    const created = await this.call<{ data: { id: string } }>('POST', '/api/connections', {
+      name: `bench ${engine} ${database}`,
+      type: engine,
+      configuration: qrunConnection(engine, database),
+    });
+    return created.data.id;
+  }
+
+  /**
+   * Submits `sql` and long-polls (?wait=60) until the query is terminal; throws unless it ends
+   * `done`. The status response carries the first page when done; only its head is parsed.
+   */
+  async run(connectionId: string, sql: string): Promise<{ id: string; count: number }> {
+    const submitted = await this.call<QueryBody>('POST', `/api/connections/${connectionId}/query`, {
+      query: sql,
+    });
+    const id = submitted.data.id;
+    for (;;) {
+      const res = await fetch(`${this.base}/api/queries/${id}?wait=60`, {
+        headers: { authorization: this.authorization },
+      });
+      const body = Buffer.from(await res.arrayBuffer());
+      if (!res.ok) throw new Error(`GET /api/queries/${id}: ${res.status} ${body.toString().slice(0, 500)}`);
+      const head = statusHead(body);
+      if (head.status === 'created' || head.status === 'running') continue;
+      if (head.status !== 'done') throw new Error(`query ${id} ended ${head.status}: ${head.error}`);
+      return { id, count: head.count ?? 0 };
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.child.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * status, count and error of a GET /api/queries/{id} body without parsing the page's rows: a `done`
+ * body holds `"results":[…]` after the fields read here, and `links` after it.
+ */
+export function statusHead(body: Buffer): { status: string; count?: number; error?: string } {
+  const resultsAt = body.indexOf('"results":');
+  if (resultsAt < 0) {
+    const parsed = JSON.parse(body.toString()) as QueryBody;
+    return { status: parsed.data.status, error: parsed.data.error ?? undefined };
+  }
+  const head = body.subarray(0, Math.min(resultsAt, 4096)).toString();
+  const status = /"status":"(\w+)"/.exec(head)?.[1] ?? 'unknown';
+  const count = /"count":(\d+)/.exec(head)?.[1];
+  return { status, count: count === undefined ? undefined : Number(count) };
+}
+
+/** links.next of a page body, read from its tail (the rows before it are not parsed). */
+export function nextLink(body: Buffer): string | null {
+  const at = body.lastIndexOf('"links":');
+  if (at < 0) return null;
+  const links = JSON.parse(body.subarray(at + 8, body.length - 1).toString()) as { next: string | null };
+  return links.next;
+}

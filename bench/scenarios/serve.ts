@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon, { type Result } from 'autocannon';
+import { TABLE_QUERY } from '../lib/databases.js';
+import { makeRow, ratioAtLeast, type ResultRow } from '../lib/report.js';
+import { median } from '../lib/stats.js';
+import { ROOT, freePort, log, startChild, waitForHttp } from '../lib/util.js';
+import { pgResult, rotated, type BenchContext } from './context.js';
+import { walkPages } from './readback.js';
+
+/**
+ * Scenario 4: autocannon, random pages of the finished 1,000,000-row result, against a plain Fastify
+ * route serving the very same response bytes from memory. autocannon runs in this process; both
+ * servers are child processes on 127.0.0.1, so the client's CPU cost is the same on both sides.
+ */
+export async function serve(ctx: BenchContext): Promise<ResultRow[]> {
+  const { options, qrun } = ctx;
+  const id = await pgResult(ctx, TABLE_QUERY);
+  const { pages } = await walkPages(qrun, id, true);
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'qrun-bench-pages-'));
+  const port = await freePort();
+  pages.forEach((page, i) => writeFileSync(path.join(dir, `${i}.json`), page.body));
+  const plain = startChild(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'bench/servers/plain-pages.ts'),
+      String(port),
+      dir,
+      String(pages.length),
+    ],
+    { cwd: ROOT },
+  );
+  try {
+    const plainBase = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${plainBase}/healthz`, plain);
+    // Same bytes on both sides, or the comparison means nothing.
+    const last = pages.length - 1;
+    const plainLast = Buffer.from(await (await fetch(`${plainBase}/pages/${last}`)).arrayBuffer());
+    if (!plainLast.equals(pages[last]!.body)) throw new Error('the plain route does not serve qrun’s bytes');
+
+    const random = () => Math.floor(Math.random() * pages.length);
+    const load = (base: string, headers: Record<string, string>, pathOf: (i: number) => string) =>
+      autocannon({
+        url: base,
+        connections: options.connections,
+        duration: options.duration,
+        headers,
+        requests: [{ setupRequest: (req) => ({ ...req, path: pathOf(random()) }) }],
+      });
+    const contenders = [
+      {
+        name: 'qrun',
+        run: () => load(qrun.base, { authorization: qrun.authorization }, (i) => pages[i]!.url),
+      },
+      { name: 'plain', run: () => load(plainBase, {}, (i) => `/pages/${i}`) },
+    ];
+    const results = new Map(contenders.map((c) => [c.name, [] as Result[]]));
+    for (let rep = 0; rep < options.reps; rep++) {
+      for (const c of rotated(contenders, rep)) {
+        const result = await c.run();
+        if (result.errors + result.timeouts + result.non2xx > 0) {
+          throw new Error(
+            `${c.name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`,
+          );
+        }
+        results.get(c.name)!.push(result);
+        log(
+          `page serving rep ${rep + 1}/${options.reps}: ${c.name} ${Math.round(rps(result))} req/s, ` +
+            `p99 ${result.latency.p99} ms`,
+        );
+      }
+    }
+    const q = results.get('qrun')!;
+    const p = results.get('plain')!;
+    const scenario = '4. Page serving';
+    const conns = `${options.connections} connections, random pages`;
+    return [
+      makeRow({
+        scenario,
+        measure: `requests/s, ${conns}`,
+        unit: 'req/s',
+        qrun: median(q.map(rps)),
+        reference: { name: 'plain Fastify route, same bytes from memory', value: median(p.map(rps)) },
+        target: ratioAtLeast(0.7),
+        samples: { qrun: q.map(rps), reference: p.map(rps) },
+      }),
+      makeRow({
+        scenario,
+        measure: `p99 latency, ${conns}`,
+        unit: 'ms',
+        qrun: median(q.map((r) => r.latency.p99)),
+        reference: {
+          name: 'plain Fastify route, same bytes from memory',
+          value: median(p.map((r) => r.latency.p99)),
+        },
+        samples: { qrun: q.map((r) => r.latency.p99), reference: p.map((r) => r.latency.p99) },
+      }),
+    ];
+  } finally {
+    await plain.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Completed requests per second over the whole run. */
+function rps(result: Result): number {
+  return result.requests.total / result.duration;
+}
