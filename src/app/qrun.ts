@@ -81,10 +81,12 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
   const metrics = new Metrics();
   const dispatcher = createDispatcher(config, log);
 
+  const authenticator = new Authenticator(keys);
   const identity = new IdentityService(
     new OrganizationsRepository(store.db),
     new UsersRepository(store.db),
     keys,
+    () => authenticator.forgetAll(),
   );
   const connections = new ConnectionService(
     connectionRows,
@@ -94,7 +96,15 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     { allowedHosts: config.allowedHosts, deniedHosts: config.deniedHosts },
   );
   const queries = new QueryService(
-    { tasks, connections: connectionRows, idempotency, dispatcher, events, results, pageTokens },
+    {
+      tasks,
+      connections: connectionRows,
+      idempotency,
+      dispatcher,
+      events,
+      results,
+      pageTokens,
+    },
     { maxQueryBytes: config.maxQueryBytes, queryTimeoutSeconds: config.queryTimeoutSeconds },
   );
   const runner = new QueryRunner(
@@ -120,7 +130,7 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     metrics,
     store,
     results,
-    authenticator: new Authenticator(keys),
+    authenticator,
     identity,
     connections,
     queries,

@@ -6,23 +6,50 @@ import type { Principal } from './principal.js';
 const KEY_RE = /^qrun_[uop]_[A-Za-z0-9_-]{43}$/;
 
 /**
+ * Resolved principals are remembered briefly: a key lookup is the costliest part of serving a page from
+ * memory-fast storage. Any identity change in this process forgets them all at once; other processes
+ * notice a revoked key within this time.
+ */
+export const PRINCIPAL_CACHE_MS = 5_000;
+const PRINCIPAL_CACHE_MAX = 10_000;
+
+/**
  * Turns an Authorization header into a Principal:
  * `Bearer <user or partner key>` or `Basic base64(<organization key>:)` (password ignored).
  * Every failure is the same 401, so a caller cannot probe which keys exist.
  */
 export class Authenticator {
+  private readonly cache = new Map<
+    string,
+    { principal: Principal; scheme: 'basic' | 'bearer'; until: number }
+  >();
+
   constructor(private readonly keys: ApiKeysRepository) {}
+
+  /** Drops every remembered principal (after a key is revoked or a user or organization changes). */
+  forgetAll(): void {
+    this.cache.clear();
+  }
 
   async authenticate(header: string | undefined): Promise<Principal> {
     const key = extractKey(header);
     if (key === undefined || !KEY_RE.test(key)) throw unauthorized();
     const hash = hashKey(key);
+    const scheme = header!.slice(0, 6).toLowerCase() === 'basic ' ? 'basic' : 'bearer';
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > Date.now() && cached.scheme === scheme) return cached.principal;
+    const principal = await this.lookup(hash, scheme);
+    if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
+    this.cache.set(hash, { principal, scheme, until: Date.now() + PRINCIPAL_CACHE_MS });
+    return principal;
+  }
+
+  private async lookup(hash: string, scheme: 'basic' | 'bearer'): Promise<Principal> {
     const found = await this.keys.findActiveByHash(hash);
     if (!found || !hashesEqual(found.key.key_hash, hash)) throw unauthorized();
     const { key: row } = found;
     // The scheme must match the kind: organization keys travel as Basic, the others as Bearer.
-    const basic = header!.slice(0, 6).toLowerCase() === 'basic ';
-    if ((row.kind === 'organization') !== basic) throw unauthorized();
+    if ((row.kind === 'organization') !== (scheme === 'basic')) throw unauthorized();
 
     switch (row.kind) {
       case 'partner':

@@ -60,6 +60,8 @@ export class IdentityService {
     private readonly organizations: OrganizationsRepository,
     private readonly users: UsersRepository,
     private readonly keys: ApiKeysRepository,
+    /** Called after any change that can alter or end what a key resolves to (the authenticator's cache). */
+    private readonly onIdentityChange: () => void = () => undefined,
   ) {}
 
   me(p: Principal): Me {
@@ -128,6 +130,7 @@ export class IdentityService {
     }
     const now = nowIso();
     await this.organizations.rename(id, name, now);
+    this.onIdentityChange();
     return toOrganization({ ...org, name, updated_at: now });
   }
 
@@ -135,6 +138,7 @@ export class IdentityService {
   async deleteOrganization(p: Principal, id: string): Promise<void> {
     requirePartner(p);
     if (!(await this.organizations.delete(id))) throw notFound('organization', id);
+    this.onIdentityChange();
   }
 
   // ---- users (partner, or an admin of the organization) ----
@@ -190,12 +194,14 @@ export class IdentityService {
     }
     if (input.role !== undefined) changes.role = input.role;
     await this.users.update(userId, changes);
+    this.onIdentityChange();
     return toUser({ ...user, ...changes });
   }
 
   async deleteUser(p: Principal, orgId: string, userId: string): Promise<void> {
     await this.requireUserManager(p, orgId);
     if (!(await this.users.delete(orgId, userId))) throw notFound('user', userId);
+    this.onIdentityChange();
   }
 
   // ---- keys ----
@@ -219,6 +225,7 @@ export class IdentityService {
       throw notFound('key', keyId);
     }
     await this.keys.revoke(keyId, nowIso());
+    this.onIdentityChange();
   }
 
   async createOrganizationKey(p: Principal, orgId: string): Promise<CreatedKey> {
@@ -236,6 +243,7 @@ export class IdentityService {
     const key = await this.keys.find(keyId);
     if (!key || key.kind !== 'organization' || key.organization_id !== orgId) throw notFound('key', keyId);
     await this.keys.revoke(keyId, nowIso());
+    this.onIdentityChange();
   }
 
   /**

@@ -67,10 +67,13 @@ export interface QuerySummary {
 }
 
 const MAX_WAIT_SECONDS = 60;
+const FINISHED_CACHE_MAX = 10_000;
 const LIST_QUERY_PREVIEW = 1000;
 
 /** Submitting queries and reading their status and results. No HTTP here: the CLI can use it too. */
 export class QueryService {
+  private readonly finished = new Map<string, QueryTaskRow>();
+
   constructor(
     private readonly deps: {
       tasks: QueryTasksRepository;
@@ -221,9 +224,27 @@ export class QueryService {
 
   /** Only the creator may see a query: anyone else gets the same 404 as for an id that does not exist. */
   private async load(p: Principal, id: string): Promise<QueryTaskRow> {
-    const task = await this.deps.tasks.find(id);
+    const task = this.finished.get(id) ?? (await this.deps.tasks.find(id));
     if (!task || task.owner !== ownerOf(p)) throw notFound('query', id);
+    if (isTerminal(task.status)) this.remember(task);
     return task;
+  }
+
+  /**
+   * A terminal task row never changes in a way a reader could see: expiry is computed at read time and
+   * a missing page reads `unknown`. So finished rows are kept in memory, and serving a page costs no
+   * metadata query. Bounded: the oldest half is dropped when full.
+   */
+  private remember(task: QueryTaskRow): void {
+    if (this.finished.has(task.id)) return;
+    if (this.finished.size >= FINISHED_CACHE_MAX) {
+      let drop = FINISHED_CACHE_MAX / 2;
+      for (const key of this.finished.keys()) {
+        this.finished.delete(key);
+        if (--drop === 0) break;
+      }
+    }
+    this.finished.set(task.id, task);
   }
 
   /**
