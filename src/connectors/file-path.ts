@@ -1,6 +1,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { badRequest } from '../core/errors.js';
+import { badRequest, isAppError } from '../core/errors.js';
+import { DatabaseError } from './connector.js';
 
 /**
  * Resolves a user-given database file path against the operator's file root and refuses anything
@@ -52,4 +53,27 @@ export function resolveUnderRoot(input: string, fileRoot: string, field: string)
 function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel));
+}
+
+/** The `path` field of a file engine's configuration (present after the generic field validation). */
+export function configuredPath(config: Record<string, unknown>): string {
+  if (typeof config.path !== 'string') {
+    throw badRequest('invalid_configuration', 'configuration.path is required.', {
+      field: 'configuration.path',
+    });
+  }
+  return config.path;
+}
+
+/**
+ * Checks a path again when a query opens it (the file, or a symlink, may have changed since the connection
+ * was saved). A refusal then fails the query with a DatabaseError instead of answering a 400.
+ */
+export function checkedAtOpen(resolvePath: () => string): string {
+  try {
+    return resolvePath();
+  } catch (error) {
+    if (isAppError(error)) throw new DatabaseError(error.message, error.key);
+    throw error;
+  }
 }

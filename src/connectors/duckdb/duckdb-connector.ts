@@ -15,7 +15,6 @@ import {
   type DuckDBResult,
   type DuckDBType,
 } from '@duckdb/node-api';
-import { badRequest, isAppError } from '../../core/errors.js';
 import {
   DatabaseError,
   QueryAbortedError,
@@ -26,7 +25,7 @@ import {
   type ParameterValue,
   type QueryStream,
 } from '../connector.js';
-import { resolveUnderRoot } from '../file-path.js';
+import { checkedAtOpen, configuredPath, resolveUnderRoot } from '../file-path.js';
 import { cellConverter, duckdbTypeName, type CellConverter } from './duckdb-values.js';
 
 const MEMORY = ':memory:';
@@ -416,28 +415,9 @@ async function* batches(
   }
 }
 
-function configuredPath(config: Record<string, unknown>): string {
-  if (typeof config.path !== 'string') {
-    throw badRequest('invalid_configuration', 'configuration.path is required.', {
-      field: 'configuration.path',
-    });
-  }
-  return config.path;
-}
-
 function resolvePath(config: Record<string, unknown>, context: ConnectorContext): string {
   const path = configuredPath(config);
   return path.trim() === MEMORY ? MEMORY : resolveUnderRoot(path, context.fileRoot, 'path');
-}
-
-/** The path to open, checked again at use: the file or a symlink may have changed since validation. */
-function openablePath(config: Record<string, unknown>, context: ConnectorContext): string {
-  try {
-    return resolvePath(config, context);
-  } catch (error) {
-    if (isAppError(error)) throw new DatabaseError(error.message, error.key);
-    throw error;
-  }
 }
 
 export const duckdbConnector: Connector = {
@@ -478,7 +458,7 @@ export const duckdbConnector: Connector = {
   },
 
   async stream(config, sql, parameters, options, context): Promise<QueryStream> {
-    const path = openablePath(config, context);
+    const path = checkedAtOpen(() => resolvePath(config, context));
     if (options.signal.aborted) throw new QueryAbortedError(options.signal.reason);
     let opened: Lease;
     try {

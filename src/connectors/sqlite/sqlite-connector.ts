@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { badRequest, isAppError } from '../../core/errors.js';
+import { badRequest } from '../../core/errors.js';
 import { workerEntry } from '../../core/worker-entry.js';
 import {
   DatabaseError,
@@ -10,7 +10,7 @@ import {
   type ConnectorContext,
   type QueryStream,
 } from '../connector.js';
-import { resolveUnderRoot } from '../file-path.js';
+import { checkedAtOpen, configuredPath, resolveUnderRoot } from '../file-path.js';
 import type { BatchReply, ColumnsReply, FromWorker, ToWorker } from './sqlite-protocol.js';
 import { sqliteParameter } from './sqlite-values.js';
 
@@ -136,30 +136,17 @@ async function* batches(session: WorkerSession, first: Reply): AsyncGenerator<Ce
   }
 }
 
-function configuredPath(config: Record<string, unknown>): string {
-  if (typeof config.path !== 'string') {
-    throw badRequest('invalid_configuration', 'configuration.path is required.', {
-      field: 'configuration.path',
-    });
-  }
-  if (config.path.trim() === ':memory:') {
+/** The database file under the file root; SQLite's `:memory:` would be a new, empty database per query. */
+function resolvePath(config: Record<string, unknown>, context: ConnectorContext): string {
+  const path = configuredPath(config);
+  if (path.trim() === ':memory:') {
     throw badRequest(
       'invalid_configuration',
       'configuration.path must name a database file: an in-memory SQLite database would be empty for every query.',
       { field: 'configuration.path' },
     );
   }
-  return config.path;
-}
-
-/** The path to open, checked again at use: the file or a symlink may have changed since validation. */
-function openablePath(config: Record<string, unknown>, context: ConnectorContext): string {
-  try {
-    return resolveUnderRoot(configuredPath(config), context.fileRoot, 'path');
-  } catch (error) {
-    if (isAppError(error)) throw new DatabaseError(error.message, error.key);
-    throw error;
-  }
+  return resolveUnderRoot(path, context.fileRoot, 'path');
 }
 
 export const sqliteConnector: Connector = {
@@ -184,7 +171,7 @@ export const sqliteConnector: Connector = {
   ],
 
   validateConfig(config, context) {
-    return { ...config, path: resolveUnderRoot(configuredPath(config), context.fileRoot, 'path') };
+    return { ...config, path: resolvePath(config, context) };
   },
 
   async test(config, context) {
@@ -208,7 +195,7 @@ export const sqliteConnector: Connector = {
   },
 
   async stream(config, sql, parameters, options, context): Promise<QueryStream> {
-    const path = openablePath(config, context);
+    const path = checkedAtOpen(() => resolvePath(config, context));
     if (options.signal.aborted) throw new QueryAbortedError(options.signal.reason);
     const session = new WorkerSession(options.signal);
     let first: Reply;
