@@ -42,8 +42,10 @@ export type QueryResultView =
   | {
       id: string;
       status: 'done';
-      fields: string[];
-      schema: { name: string; type: string }[];
+      /** The JSON array of field names, as stored: spliced into responses without a parse. */
+      fieldsJson: string;
+      /** The JSON array of {name, type}, as stored. */
+      schemaJson: string;
       count: number;
       truncated: boolean;
       expires: string;
@@ -309,8 +311,8 @@ export class QueryService {
     return {
       id,
       status: 'done',
-      fields: JSON.parse(task.fields ?? '[]') as string[],
-      schema: JSON.parse(task.schema ?? '[]') as { name: string; type: string }[],
+      fieldsJson: task.fields ?? '[]',
+      schemaJson: task.schema ?? '[]',
       count: task.row_count ?? 0,
       truncated: task.truncated === 1,
       expires: toWireTime(task.expires_at!),

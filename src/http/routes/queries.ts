@@ -85,8 +85,8 @@ function sendResult(reply: FastifyReply, view: QueryResultView): FastifyReply {
   const link = (token: string | null) =>
     token === null ? null : `/api/queries/${view.id}?page=${encodeURIComponent(token)}`;
   const head =
-    `{"data":{"id":${JSON.stringify(view.id)},"status":"done","fields":${JSON.stringify(view.fields)},` +
-    `"schema":${JSON.stringify(view.schema)},"count":${view.count},"truncated":${view.truncated},` +
+    `{"data":{"id":${JSON.stringify(view.id)},"status":"done","fields":${view.fieldsJson},` +
+    `"schema":${view.schemaJson},"count":${view.count},"truncated":${view.truncated},` +
     `"expires":${JSON.stringify(view.expires)},"results":`;
   const tail = `,"error":null},"links":${JSON.stringify({ next: link(view.nextPage), previous: link(view.previousPage) })}}`;
   return reply.send(Buffer.concat([Buffer.from(head), view.results, Buffer.from(tail)]));
