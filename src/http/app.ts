@@ -1,8 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Qrun } from '../app/qrun.js';
+import { badRequest } from '../core/errors.js';
 import { qrunVersion } from '../core/version.js';
 import { registerAuthentication } from './plugins/authentication.js';
-import { registerErrorHandler } from './plugins/error-handler.js';
+import { clientErrorHandler, registerErrorHandler } from './plugins/error-handler.js';
 import { registerNotFound } from './plugins/not-found.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { connectionRoutes } from './routes/connections.js';
@@ -26,6 +27,7 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false },
     },
     requestIdHeader: 'x-request-id',
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -38,7 +40,19 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
-    return parseJson(request, text, done);
+    return parseJson(request, text, (err, parsed) => {
+      // Valid JSON that the guard refused has a prototype-poisoning key: say that, not "not valid JSON".
+      if (err && isPlainJson(text)) {
+        return done(
+          badRequest(
+            'invalid_json',
+            'The request body uses a forbidden key ("__proto__" or "constructor.prototype").',
+          ),
+          undefined,
+        );
+      }
+      return done(err, parsed);
+    });
   });
   registerErrorHandler(app);
   registerNotFound(app);
@@ -61,4 +75,13 @@ export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
   registerNotFound(app);
   await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
   return app;
+}
+
+function isPlainJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -46,6 +46,22 @@ describe('HTTP basics', () => {
     expect(r.body.key).toBe('payload_too_large');
   });
 
+  it('a body with a prototype-poisoning key is 400 saying so', async () => {
+    const r = await s.request('POST', '/api/organizations', {
+      auth: { bearer: s.partnerKey },
+      rawBody: '{"name": "x", "__proto__": {"admin": true}}',
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.key).toBe('invalid_json');
+    expect(r.body.message).toContain('__proto__');
+  });
+
+  it('oversized headers get the error envelope too (431)', async () => {
+    const r = await s.request('GET', '/api/me', { auth: { raw: `Bearer ${'a'.repeat(100_000)}` } });
+    expect(r.status).toBe(431);
+    expect(r.body).toMatchObject({ status: 431, key: 'headers_too_large' });
+  });
+
   it('a non-JSON content type is 415', async () => {
     const r = await s.request('POST', '/api/connections', {
       auth: { bearer: s.adminKey },

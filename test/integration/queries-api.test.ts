@@ -342,6 +342,24 @@ describe('listing', () => {
 });
 
 describe('idempotency', () => {
+  /** A record as the first request with `key` leaves it while in flight, `ageMs` ago. */
+  async function insertPendingIdempotencyRecord(key: string, ageMs: number): Promise<void> {
+    const owner = (await s.request('GET', '/api/me', { auth: admin })).body.data.id;
+    await s.qrun.store.db
+      .insertInto('idempotency_keys')
+      .values({
+        owner: `user:${owner}`,
+        key,
+        request_hash: 'x'.repeat(64),
+        state: 'pending',
+        response_status: null,
+        response_body: null,
+        created_at: new Date(Date.now() - ageMs).toISOString(),
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      })
+      .execute();
+  }
+
   it('replays the first response and starts nothing more', async () => {
     const headers = { 'idempotency-key': 'order-12345-abc' };
     const before = await myQueryCount(s, admin);
@@ -370,20 +388,7 @@ describe('idempotency', () => {
   });
 
   it('409 while the first request is still being handled', async () => {
-    const owner = (await s.request('GET', '/api/me', { auth: admin })).body.data.id;
-    await s.qrun.store.db
-      .insertInto('idempotency_keys')
-      .values({
-        owner: `user:${owner}`,
-        key: 'in-flight-0001',
-        request_hash: 'x'.repeat(64),
-        state: 'pending',
-        response_status: null,
-        response_body: null,
-        created_at: new Date().toISOString(),
-        expires_at: new Date(Date.now() + 3600_000).toISOString(),
-      })
-      .execute();
+    await insertPendingIdempotencyRecord('in-flight-0001', 0);
     const r = await submit(
       s,
       admin,
@@ -396,20 +401,7 @@ describe('idempotency', () => {
   });
 
   it('a record left pending by a request that died is taken over after a minute', async () => {
-    const owner = (await s.request('GET', '/api/me', { auth: admin })).body.data.id;
-    await s.qrun.store.db
-      .insertInto('idempotency_keys')
-      .values({
-        owner: `user:${owner}`,
-        key: 'abandoned-0001',
-        request_hash: 'x'.repeat(64),
-        state: 'pending',
-        response_status: null,
-        response_body: null,
-        created_at: new Date(Date.now() - 120_000).toISOString(),
-        expires_at: new Date(Date.now() + 3600_000).toISOString(),
-      })
-      .execute();
+    await insertPendingIdempotencyRecord('abandoned-0001', 120_000);
     const r = await submit(
       s,
       admin,

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
 
@@ -125,4 +126,42 @@ function article(type: string): string {
     .split(',')
     .map((t) => names[t] ?? t)
     .join(' or ');
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage on the wire)
+ * still get the contract's envelope.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, body] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [
+          431,
+          'Request Header Fields Too Large',
+          {
+            status: 431,
+            key: 'headers_too_large',
+            message: 'The request headers are larger than this server accepts.',
+          },
+        ]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            'Request Timeout',
+            { status: 408, key: 'request_timeout', message: 'The request was not received in time.' },
+          ]
+        : [
+            400,
+            'Bad Request',
+            { status: 400, key: 'invalid_request', message: 'The request is not valid HTTP.' },
+          ];
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy(err);
 }
