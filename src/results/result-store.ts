@@ -1,4 +1,5 @@
 import { isUuid } from '../core/ids.js';
+import type { PageFrame } from '../encoding/result-envelope.js';
 
 /**
  * Where result pages live (DESIGN.md: one blob per page, keyed by query id and page number, written
@@ -14,8 +15,11 @@ export interface ResultStore {
    * written once; putting the same page again replaces it whole (a retried task may do that).
    */
   putPage(queryId: string, page: number, bytes: Buffer): Promise<void>;
-  /** The page's bytes, or undefined when the page (or the whole result) does not exist. */
-  getPage(queryId: string, page: number): Promise<Buffer | undefined>;
+  /**
+   * The page's bytes, or undefined when the page (or the whole result) does not exist. With a frame,
+   * `head ‖ page ‖ tail` in one buffer: the page is read into place, so serving it costs no extra copy.
+   */
+  getPage(queryId: string, page: number, frame?: PageFrame): Promise<Buffer | undefined>;
   /** Deletes every page of the query. Idempotent: a missing result is not an error. */
   deleteResult(queryId: string): Promise<void>;
   /** Releases resources (clients, handles). The store takes no calls afterwards. */

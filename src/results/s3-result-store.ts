@@ -6,6 +6,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { framed, type PageFrame } from '../encoding/result-envelope.js';
 import { ResultStoreError, pageNumber, resultKey } from './result-store.js';
 import type { ResultStore } from './result-store.js';
 
@@ -98,18 +99,18 @@ export class S3ResultStore implements ResultStore {
     }
   }
 
-  async getPage(queryId: string, page: number): Promise<Buffer | undefined> {
+  async getPage(queryId: string, page: number, frame?: PageFrame): Promise<Buffer | undefined> {
     this.assertOpen();
     const key = this.pageKey(resultKey(queryId), pageNumber(page));
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if (response.Body === undefined) return Buffer.alloc(0);
+      if (response.Body === undefined) return framed(new Uint8Array(0), frame);
       const body = await response.Body.transformToByteArray();
       // A connection cut mid-body must not pass for a shorter page.
       if (response.ContentLength !== undefined && body.byteLength !== response.ContentLength) {
         throw new Error(`got ${body.byteLength} of ${response.ContentLength} bytes`);
       }
-      return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      return framed(body, frame);
     } catch (error) {
       if (isMissingKey(error)) return undefined;
       throw this.failure('get', `Could not read page ${page} of result ${queryId}`, error);

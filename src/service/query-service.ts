@@ -5,6 +5,7 @@ import { newId } from '../core/ids.js';
 import { nowIso, toWireTime } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { PageTokens } from '../encoding/page-token.js';
+import { resultEnvelope } from '../encoding/result-envelope.js';
 import type { TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
@@ -35,24 +36,15 @@ export interface QueryServiceOptions {
   queryTimeoutSeconds: number;
 }
 
-/** What GET /api/queries/{id} needs to write its response; the page's rows stay as stored bytes. */
+/** What GET /api/queries/{id} answers. A finished result is the whole response body, page included. */
 export type QueryResultView =
   | { id: string; status: 'created' | 'running' }
   | { id: string; status: 'failed' | 'unknown'; error: string }
   | {
       id: string;
       status: 'done';
-      /** The JSON array of field names, as stored: spliced into responses without a parse. */
-      fieldsJson: string;
-      /** The JSON array of {name, type}, as stored. */
-      schemaJson: string;
-      count: number;
-      truncated: boolean;
-      expires: string;
-      /** The exact JSON array of this page's rows. */
-      results: Buffer;
-      nextPage: string | null;
-      previousPage: string | null;
+      /** The JSON response body: the envelope with this page's stored rows spliced in unparsed. */
+      body: Buffer;
     };
 
 export interface QuerySummary {
@@ -301,25 +293,22 @@ export class QueryService {
     if (page >= Math.max(pageCount, 1)) {
       throw badRequest('invalid_page_token', 'The page token points past the end of this result.');
     }
-    let results: Buffer;
-    if (pageCount === 0) results = Buffer.from('[]');
-    else {
-      const stored = await this.deps.results.getPage(id, page);
-      if (!stored) return { id, status: 'unknown', error: EXPIRED_MESSAGE };
-      results = stored;
-    }
-    return {
+    const frame = resultEnvelope({
       id,
-      status: 'done',
       fieldsJson: task.fields ?? '[]',
       schemaJson: task.schema ?? '[]',
       count: task.row_count ?? 0,
       truncated: task.truncated === 1,
       expires: toWireTime(task.expires_at!),
-      results,
       nextPage: page + 1 < pageCount ? this.deps.pageTokens.sign(id, page + 1) : null,
       previousPage: page > 0 ? this.deps.pageTokens.sign(id, page - 1) : null,
-    };
+    });
+    const body =
+      pageCount === 0
+        ? Buffer.concat([frame.head, Buffer.from('[]'), frame.tail])
+        : await this.deps.results.getPage(id, page, frame);
+    if (!body) return { id, status: 'unknown', error: EXPIRED_MESSAGE };
+    return { id, status: 'done', body };
   }
 }
 

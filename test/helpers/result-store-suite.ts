@@ -48,6 +48,21 @@ export function resultStoreSuite(name: string, makeStore: () => Promise<ResultSt
       expect((await store.getPage(id, 1))?.equals(large)).toBe(true);
     });
 
+    it('reads a page into a frame: head, page and tail in one buffer', async () => {
+      const id = randomUUID();
+      const large = Buffer.alloc(3 * 1024 * 1024 + 5, 0x62);
+      const frame = { head: Buffer.from('{"results":'), tail: Buffer.from(',"end":"é"}') };
+      await store.putPage(id, 0, Buffer.from('[1,"😀"]'));
+      await store.putPage(id, 1, large);
+      await store.putPage(id, 2, Buffer.alloc(0));
+      expect((await store.getPage(id, 0, frame))?.toString()).toBe('{"results":[1,"😀"],"end":"é"}');
+      expect(
+        (await store.getPage(id, 1, frame))?.equals(Buffer.concat([frame.head, large, frame.tail])),
+      ).toBe(true);
+      expect((await store.getPage(id, 2, frame))?.toString()).toBe('{"results":,"end":"é"}');
+      expect(await store.getPage(id, 3, frame)).toBeUndefined();
+    });
+
     it('returns undefined for a missing page or a missing result', async () => {
       expect(await store.getPage(randomUUID(), 0)).toBeUndefined();
       const id = randomUUID();

@@ -75,21 +75,10 @@ function queryInt(value: string | undefined, name: string, min: number, max: num
   return Number(value);
 }
 
-/**
- * Writes GET /api/queries/{id} without re-serializing the rows: the page is stored as the exact JSON
- * bytes of its `results` array and spliced between the envelope's other fields.
- */
+/** A finished result's body comes ready-made (the stored page spliced in, see result-envelope.ts). */
 function sendResult(reply: FastifyReply, view: QueryResultView): FastifyReply {
   reply.type('application/json; charset=utf-8');
-  if (view.status !== 'done') return reply.send(JSON.stringify({ data: view }));
-  const link = (token: string | null) =>
-    token === null ? null : `/api/queries/${view.id}?page=${encodeURIComponent(token)}`;
-  const head =
-    `{"data":{"id":${JSON.stringify(view.id)},"status":"done","fields":${view.fieldsJson},` +
-    `"schema":${view.schemaJson},"count":${view.count},"truncated":${view.truncated},` +
-    `"expires":${JSON.stringify(view.expires)},"results":`;
-  const tail = `,"error":null},"links":${JSON.stringify({ next: link(view.nextPage), previous: link(view.previousPage) })}}`;
-  return reply.send(Buffer.concat([Buffer.from(head), view.results, Buffer.from(tail)]));
+  return reply.send(view.status === 'done' ? view.body : JSON.stringify({ data: view }));
 }
 
 export const queryRoutes =
