@@ -194,17 +194,15 @@ async function* batches(
   }
 }
 
+/** Decodes in place: the driver builds a fresh array per row, so no second array is needed. */
 function decodeRows(rows: unknown[][], columns: MysqlColumn[]): CellValue[][] {
-  const out: CellValue[][] = new Array<CellValue[]>(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const raw = rows[r] ?? [];
-    const row: CellValue[] = new Array<CellValue>(columns.length);
-    for (let c = 0; c < columns.length; c++) {
-      const value = raw[c];
-      const column = columns[c];
-      row[c] = value === null || value === undefined || !column ? null : column.decode(value);
+  const count = columns.length;
+  for (const row of rows) {
+    for (let c = 0; c < count; c++) {
+      const value = row[c];
+      row[c] = value === null || value === undefined ? null : columns[c]!.decode(value);
     }
-    out[r] = row;
+    // A row shorter or longer than the columns would be a driver bug; the encoder reports it.
   }
-  return out;
+  return rows as CellValue[][];
 }

@@ -163,7 +163,9 @@ function decoderFor(field: FieldPacket): MysqlDecoder {
       // Up to 32 bits, signed or not: a double holds them exactly.
       return (v) => (typeof v === 'number' ? v : Number(v));
     case T.LONGLONG:
-      return (v) => BigInt(v as string | number);
+      // The server's own digits (bigNumberStrings), spliced as they are: exact, and no BigInt to
+      // parse and print again for every value (7% of the connector's time).
+      return (v) => (typeof v === 'string' ? new JsonText(v) : BigInt(v as number));
     case T.FLOAT:
       return (v) => shortestFloat32(Number(v));
     case T.DOUBLE:
@@ -176,11 +178,11 @@ function decoderFor(field: FieldPacket): MysqlDecoder {
       return (v) => String(v);
     case T.DATETIME:
     case T.DATETIME2:
-      return (v) => dateTime(padFraction(String(v), decimals), '');
+      return dateTimeDecoder(decimals, '');
     case T.TIMESTAMP:
     case T.TIMESTAMP2:
       // The session time zone is UTC, so a TIMESTAMP's text is UTC.
-      return (v) => dateTime(padFraction(String(v), decimals), 'Z');
+      return dateTimeDecoder(decimals, 'Z');
     case T.TIME:
     case T.TIME2:
       return (v) => padFraction(String(v), decimals);
@@ -214,6 +216,22 @@ function decodeOther(v: unknown): CellValue {
   if (v instanceof Uint8Array) return new Uint8Array(v);
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'number' ? x : String(x)));
   return String(v);
+}
+
+/**
+ * The text protocol sends `YYYY-MM-DD HH:MM:SS` plus the column's fraction digits: that common shape
+ * is rewritten with two slices. Anything else (the binary protocol's trimmed fractions, zero dates,
+ * years past 9999) takes the general path.
+ */
+function dateTimeDecoder(decimals: number, suffix: string): MysqlDecoder {
+  const length = decimals >= 1 && decimals <= 6 ? 20 + decimals : 19;
+  return (v) => {
+    const text = String(v);
+    if (text.length === length && text.charCodeAt(10) === 32 && !text.startsWith('0000-00-00')) {
+      return text.slice(0, 10) + 'T' + text.slice(11) + suffix;
+    }
+    return dateTime(padFraction(text, decimals), suffix);
+  };
 }
 
 const DATE_TIME = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)$/;
