@@ -41,24 +41,24 @@ export class FsResultStore implements ResultStore {
     const finalPath = join(dir, `${n}.json`);
     const tempPath = join(dir, `.${n}.json.${randomBytes(8).toString('hex')}.tmp`);
 
-    // Only the write goes to the thread pool; creating, closing and renaming the file touch metadata
-    // only and run on the event loop (see readFramed). With fsync the file is opened O_DSYNC, so the
-    // one write also syncs the data: one thread-pool hand-off per page instead of five.
+    // fs's callback API, not FileHandle objects. With fsync the file is opened O_DSYNC, so the one
+    // write also syncs the data (one hand-off instead of write + fdatasync). Creating and renaming
+    // stay in the thread pool: they can wait for the file system's journal behind another page's
+    // sync. Only close runs on the event loop.
     let fd: number | undefined;
     try {
-      try {
-        fd = fs.openSync(tempPath, this.openFlags, 0o600);
-      } catch (error) {
+      const open = () => callback<number>((done) => fs.open(tempPath, this.openFlags, 0o600, done));
+      fd = await open().catch(async (error: unknown) => {
         // The result's first page creates its directory; later pages skip the mkdir.
         if (errorCode(error) !== 'ENOENT') throw error;
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        fd = fs.openSync(tempPath, this.openFlags, 0o600);
-      }
+        await callback((done) => fs.mkdir(dir, { recursive: true, mode: 0o700 }, done));
+        return open();
+      });
       await writeAll(fd, bytes);
       const closing = fd;
       fd = undefined;
       fs.closeSync(closing);
-      fs.renameSync(tempPath, finalPath);
+      await callback<void>((done) => fs.rename(tempPath, finalPath, done));
     } catch (error) {
       if (fd !== undefined) fs.close(fd, () => undefined);
       await unlink(tempPath).catch(() => undefined);
