@@ -117,7 +117,8 @@ export function builtinType(oid: number): PgTypeInfo | undefined {
 
 const SCALAR_DECODERS: Record<PgScalarKind, PgDecoder> = {
   int: (t) => Number(t),
-  int8: (t) => BigInt(t),
+  // PostgreSQL writes int8 as plain digits: spliced as they are, exact, with no BigInt per value.
+  int8: (t) => new JsonText(t),
   // Number() reads 'NaN', 'Infinity' and '-Infinity' as PostgreSQL writes them; with
   // extra_float_digits > 0 the text is the shortest exact form, so the double is exact too.
   float: (t) => Number(t),
