@@ -1,6 +1,14 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ingest-pg', 'ingest-mysql', 'readback', 'serve', 'small', 'memory'] as const;
+export const SCENARIOS = [
+  'ingest-pg',
+  'ingest-mysql',
+  'readback',
+  'serve',
+  'small',
+  'memory',
+  'scale-out',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {

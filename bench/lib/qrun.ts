@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { qrunConnection, type Engine } from './databases.js';
-import { ROOT, freePort, startChild, waitForHttp, type Child } from './util.js';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { startS3rver } from '../../test/helpers/s3rver.js';
+import { PG, qrunConnection, type Engine } from './databases.js';
+import { ROOT, freePort, log, startChild, waitForHttp, type Child } from './util.js';
 
 const BIN = path.join(ROOT, 'dist/src/cli/qrun.js');
 
@@ -21,19 +25,23 @@ export interface StartOptions {
 }
 
 /**
- * One `qrun start` child process on the embedded default (SQLite metadata, result files in a
- * temporary data directory that stop() removes). Its RSS is its own, not the bench's.
+ * A running qrun the bench talks to over HTTP. `Qrun.start()`: one `qrun start` child process on the
+ * embedded default (SQLite metadata, result files in a temporary data directory); its RSS is its own,
+ * not the bench's. `Qrun.startScaleOut()`: one `qrun api` and N `qrun worker` processes on PostgreSQL
+ * metadata, Redis and S3 (s3rver). stop() stops the processes and removes everything they made.
  */
 export class Qrun {
   private constructor(
-    private readonly child: Child,
+    /** The process that serves HTTP first, then any others. */
+    private readonly children: Child[],
     private readonly dataDir: string,
     readonly base: string,
     readonly key: string,
+    private readonly cleanups: (() => Promise<void>)[] = [],
   ) {}
 
   get pid(): number {
-    return this.child.pid;
+    return this.children[0]!.pid;
   }
 
   /** Where the embedded default keeps result pages. */
@@ -62,10 +70,76 @@ export class Qrun {
     try {
       await waitForHttp(`${base}/readyz`, child);
       const key = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
-      return new Qrun(child, dataDir, base, key);
+      return new Qrun([child], dataDir, base, key);
     } catch (err) {
       await child.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * The scale-out deployment on this machine: a fresh metadata database, a Redis key prefix of its
+   * own, s3rver for the pages, one api and `workers` workers. Everything goes again at stop().
+   */
+  static async startScaleOut(options: StartOptions & { workers: number }): Promise<Qrun> {
+    const suffix = randomBytes(4).toString('hex');
+    const metaDb = `qrun_bench_meta_${suffix}`;
+    const prefix = `qrun-bench-${suffix}`;
+    const cleanups: (() => Promise<void>)[] = [];
+    const children: Child[] = [];
+    const dirs: string[] = [];
+    const undo = async () => {
+      for (const child of children.splice(0)) await child.stop();
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+      for (const cleanup of cleanups.splice(0).reverse()) {
+        await cleanup().catch((err: unknown) => log(`scale-out clean-up failed: ${String(err)}`));
+      }
+    };
+    try {
+      await adminQuery(`CREATE DATABASE ${metaDb}`);
+      cleanups.push(() => adminQuery(`DROP DATABASE IF EXISTS ${metaDb} WITH (FORCE)`));
+      cleanups.push(() => deleteRedisKeys(prefix));
+      const s3 = await startS3rver({ bucket: 'qrun-bench' });
+      cleanups.push(() => s3.close());
+      const env = {
+        ...process.env,
+        QRUN_DATABASE_URL: `postgres://${PG.user}@${PG.host}:${PG.port}/${metaDb}`,
+        QRUN_REDIS_URL: 'redis://127.0.0.1:6379',
+        QRUN_REDIS_PREFIX: prefix,
+        QRUN_SECRET_KEY: randomBytes(32).toString('base64'),
+        QRUN_LOG_LEVEL: 'warn',
+        // The AWS SDK announces its future Node 22 requirement once per process.
+        NODE_NO_WARNINGS: '1',
+        ...s3.env(prefix),
+        ...options.env,
+      };
+      const bin = options.bin ?? BIN;
+      const tempDir = () => {
+        const dir = mkdtempSync(path.join(tmpdir(), 'qrun-bench-'));
+        dirs.push(dir);
+        return dir;
+      };
+      const apiDir = tempDir();
+      const port = await freePort();
+      const api = startChild(process.execPath, [bin, 'api'], {
+        env: { ...env, QRUN_DATA_DIR: apiDir, QRUN_PORT: String(port) },
+      });
+      children.push(api);
+      const base = `http://127.0.0.1:${port}`;
+      await waitForHttp(`${base}/readyz`, api);
+      for (let i = 0; i < options.workers; i++) {
+        const workerPort = await freePort();
+        const worker = startChild(process.execPath, [bin, 'worker'], {
+          env: { ...env, QRUN_DATA_DIR: tempDir(), QRUN_WORKER_PORT: String(workerPort) },
+        });
+        children.push(worker);
+        await waitForHttp(`http://127.0.0.1:${workerPort}/readyz`, worker);
+      }
+      const key = readFileSync(path.join(apiDir, 'admin-key'), 'utf8').trim();
+      return new Qrun(children, apiDir, base, key, [undo]);
+    } catch (err) {
+      await undo();
       throw err;
     }
   }
@@ -113,8 +187,34 @@ export class Qrun {
   }
 
   async stop(): Promise<void> {
-    await this.child.stop();
+    for (const child of this.children) await child.stop();
     rmSync(this.dataDir, { recursive: true, force: true });
+    for (const cleanup of this.cleanups) await cleanup();
+  }
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ ...PG, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }
 
