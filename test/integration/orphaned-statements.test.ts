@@ -2,12 +2,17 @@
  * A statement whose qrun process died must not keep running on the database. The PostgreSQL
  * connector sets client_connection_check_interval, so the server checks its client while a statement
  * runs; without it, pg_sleep(60) would hold its backend for the whole minute after the client is gone.
- * The statement is started through the connector in a child process, which is then SIGKILLed (no
- * cancel, no Terminate message: only the kernel closing its socket).
+ * SQLite statements run in a process of their own, whose watchdog thread kills it once its parent is
+ * gone. The statement is started through the connector in a child process, which is then SIGKILLed
+ * (no cancel, no Terminate message: only the kernel closing its sockets).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -119,5 +124,107 @@ describe('postgresql: statements of a crashed qrun', () => {
       15_000,
     );
     expect(Date.now() - killedAt).toBeLessThan(15_000);
+  });
+});
+
+const SQLITE_CONNECTOR = fileURLToPath(
+  new URL('../../src/connectors/sqlite/sqlite-connector.ts', import.meta.url),
+);
+
+/** Streams QRUN_SQL from the SQLite file QRUN_DB under QRUN_ROOT. */
+const SQLITE_CHILD = `
+import { sqliteConnector } from ${JSON.stringify(SQLITE_CONNECTOR)};
+const stream = await sqliteConnector.stream(
+  { path: process.env.QRUN_DB },
+  process.env.QRUN_SQL,
+  [],
+  { signal: new AbortController().signal, batchSize: 10 },
+  { fileRoot: process.env.QRUN_ROOT },
+);
+for await (const batch of stream.rows) console.log(JSON.stringify(batch));
+`;
+
+/** Processes whose parent is `parent`, from /proc. */
+function childrenOf(parent: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command may hold spaces and parentheses: the fields after its closing parenthesis.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parent) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/** Alive: exists and is not a zombie waiting for its new parent to reap it. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('sqlite: statements of a crashed qrun', () => {
+  let child: ChildProcess | undefined;
+  let statementPid: number | undefined;
+  let root: string | undefined;
+
+  afterEach(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (statementPid !== undefined && alive(statementPid)) process.kill(statementPid, 'SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true });
+    child = statementPid = root = undefined;
+  });
+
+  it('end soon after the qrun process is killed, even inside one long step', async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'qrun-orphan-sqlite-'));
+    new Database(path.join(root, 'orphan.db')).exec('CREATE TABLE t (x)').close();
+    let output = '';
+    child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SQLITE_CHILD], {
+      cwd: PROJECT,
+      env: {
+        ...process.env,
+        QRUN_ROOT: root,
+        QRUN_DB: 'orphan.db',
+        // One sqlite3_step() that counts for minutes before the first (and only) row.
+        QRUN_SQL:
+          'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) SELECT count(*) FROM c',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<void>((resolve) => child?.once('exit', () => resolve()));
+    const parent = child.pid!;
+
+    statementPid = await waitFor(
+      'the SQLite statement process',
+      async () => {
+        if (child?.exitCode !== null) throw new Error(`the child process ended early:\n${output}`);
+        return childrenOf(parent)[0];
+      },
+      30_000,
+    );
+    // Well inside the statement's one long step.
+    await sleep(1500);
+    expect(alive(statementPid)).toBe(true);
+
+    child.kill('SIGKILL');
+    await exited;
+    const killedAt = Date.now();
+    const gone = statementPid;
+    await waitFor(
+      'the orphaned statement process to end',
+      async () => (alive(gone) ? undefined : true),
+      10_000,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
   });
 });

@@ -9,10 +9,26 @@
  * One process per statement: it opens the file, runs the statement and streams rows on request
  * (see sqlite-protocol.ts), then exits when the parent disconnects or kills it.
  */
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CellValue } from '../connector.js';
 import type { ColumnsReply, FromWorker, StartRequest, ToWorker } from './sqlite-protocol.js';
 import { sqliteCell, storageClass } from './sqlite-values.js';
+
+/**
+ * A watchdog thread. While a statement computes, this process's main thread sits inside
+ * sqlite3_step() and cannot see its parent die (SIGKILL, the OOM killer): the 'disconnect' below only
+ * runs once the step returns, maybe hours later. The thread has its own event loop, notices that the
+ * process was re-parented, and kills the process and the statement with it. It adds about 10 ms to
+ * the process's start-up (test/integration/orphaned-statements.test.ts checks the kill).
+ */
+const WATCHDOG = `
+const { parent } = require('node:worker_threads').workerData;
+setInterval(() => {
+  if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
+}, 500);
+`;
+new Worker(WATCHDOG, { eval: true, workerData: { parent: process.ppid } }).unref();
 
 let db: Database.Database | undefined;
 let rows: IterableIterator<unknown[]> | undefined;
