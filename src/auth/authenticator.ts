@@ -12,6 +12,11 @@ const KEY_RE = /^qrun_[uop]_[A-Za-z0-9_-]{43}$/;
  */
 export const PRINCIPAL_CACHE_MS = 5_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
+/**
+ * Longer headers are not remembered: Basic carries an ignored password of any length, and 10,000 of
+ * them must not pin megabytes. A key alone is 50 characters; base64 with a short password stays far below.
+ */
+const CACHED_HEADER_MAX = 256;
 
 /**
  * Turns an Authorization header into a Principal:
@@ -36,8 +41,10 @@ export class Authenticator {
     if (key === undefined || !KEY_RE.test(key)) throw unauthorized();
     const scheme = header!.slice(0, 6).toLowerCase() === 'basic ' ? 'basic' : 'bearer';
     const principal = await this.lookup(hashKey(key), scheme);
-    if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
-    this.cache.set(header!, { principal, until: Date.now() + PRINCIPAL_CACHE_MS });
+    if (header!.length <= CACHED_HEADER_MAX) {
+      if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
+      this.cache.set(header!, { principal, until: Date.now() + PRINCIPAL_CACHE_MS });
+    }
     return principal;
   }
 
