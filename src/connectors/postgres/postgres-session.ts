@@ -26,9 +26,9 @@ const SESSION_SQL =
  * `SET client_connection_check_interval = '5s'` where the server has it (PostgreSQL 14+): a running
  * statement then checks every 5 s whether its client is still connected and ends itself when it is
  * not, so a statement left behind by a crashed qrun does not run on for hours. Without it the server
- * only notices when it next writes to the socket, which a long sort or pg_sleep never does. A separate
- * query whose errors are ignored: the setting is refused on platforms without the kernel support
- * (e.g. Windows), and by wire-compatible servers that report 14+ without having it. (qrun's own
+ * only notices when it next writes to the socket, which a long sort or pg_sleep never does. Optional:
+ * the setting is refused on platforms without the kernel support (e.g. Windows), and by wire-compatible
+ * servers that report 14+ without having it; the session then goes on without it. (qrun's own
  * timeouts and cancels end statements through the AbortSignal and pg_cancel_backend, not this.)
  */
 const CONNECTION_CHECK_SQL =
@@ -59,8 +59,9 @@ export async function openPgClient(config: PgConfig, timeoutMs = CONNECT_TIMEOUT
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query(SESSION_SQL);
-    await client.query(CONNECTION_CHECK_SQL).catch(() => undefined);
+    // One round trip for both (it counts against a distant server). A refused check fails the whole
+    // batch, which PostgreSQL runs as one transaction, so the settings are then made alone.
+    await client.query(`${SESSION_SQL}; ${CONNECTION_CHECK_SQL}`).catch(() => client.query(SESSION_SQL));
     return client;
   } catch (err) {
     await endPgClient(client);
