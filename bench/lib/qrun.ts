@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { deleteRedisKeys } from '../../test/helpers/deployment.js';
 import { startS3rver } from '../../test/helpers/s3rver.js';
 import { PG, qrunConnection, type Engine } from './databases.js';
 import { ROOT, freePort, log, startChild, waitForHttp, type Child } from './util.js';
 
 const BIN = path.join(ROOT, 'dist/src/cli/qrun.js');
+const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** The parts of qrun's responses the bench reads. */
 export interface QueryBody {
@@ -99,13 +100,13 @@ export class Qrun {
     try {
       await adminQuery(`CREATE DATABASE ${metaDb}`);
       cleanups.push(() => adminQuery(`DROP DATABASE IF EXISTS ${metaDb} WITH (FORCE)`));
-      cleanups.push(() => deleteRedisKeys(prefix));
+      cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
       const s3 = await startS3rver({ bucket: 'qrun-bench' });
       cleanups.push(() => s3.close());
       const env = {
         ...process.env,
         QRUN_DATABASE_URL: `postgres://${PG.user}@${PG.host}:${PG.port}/${metaDb}`,
-        QRUN_REDIS_URL: 'redis://127.0.0.1:6379',
+        QRUN_REDIS_URL: REDIS_URL,
         QRUN_REDIS_PREFIX: prefix,
         QRUN_SECRET_KEY: randomBytes(32).toString('base64'),
         QRUN_LOG_LEVEL: 'warn',
@@ -200,21 +201,6 @@ async function adminQuery(sql: string): Promise<void> {
     await client.query(sql);
   } finally {
     await client.end();
-  }
-}
-
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
-  await redis.connect();
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 
