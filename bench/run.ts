@@ -54,6 +54,7 @@ const mariaTable = wants('ingest-mysql');
 
 const cleanups: (() => Promise<void>)[] = [];
 async function cleanUp(): Promise<void> {
+  await Qrun.stopAll().catch((err: unknown) => log(`stopping qrun failed: ${String(err)}`));
   for (const cleanup of cleanups.splice(0).reverse()) {
     await cleanup().catch((err: unknown) => log(`clean-up failed: ${String(err)}`));
   }

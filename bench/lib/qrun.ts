@@ -10,6 +10,9 @@ import { ROOT, freePort, log, startChild, waitForHttp, type Child } from './util
 
 const BIN = path.join(ROOT, 'dist/src/cli/qrun.js');
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const running = new Set<Qrun>();
+/** Clean-ups of scale-out deployments still starting. */
+const starting = new Set<() => Promise<void>>();
 
 /** The parts of qrun's responses the bench reads. */
 export interface QueryBody {
@@ -39,7 +42,15 @@ export class Qrun {
     readonly base: string,
     readonly key: string,
     private readonly cleanups: (() => Promise<void>)[] = [],
-  ) {}
+  ) {
+    running.add(this);
+  }
+
+  /** Stops every qrun still running (the bench's Ctrl-C handler: scenarios' own finally blocks never run). */
+  static async stopAll(): Promise<void> {
+    for (const qrun of [...running]) await qrun.stop();
+    for (const undo of [...starting]) await undo();
+  }
 
   get pid(): number {
     return this.children[0]!.pid;
@@ -90,19 +101,30 @@ export class Qrun {
     const cleanups: (() => Promise<void>)[] = [];
     const children: Child[] = [];
     const dirs: string[] = [];
+    let undone = false;
+    // Called after every await that precedes a spawn: a Ctrl-C may have undone everything meanwhile.
+    const stillWanted = () => {
+      if (undone) throw new Error('the scale-out deployment was stopped while starting');
+    };
     const undo = async () => {
+      undone = true;
       for (const child of children.splice(0)) await child.stop();
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
       for (const cleanup of cleanups.splice(0).reverse()) {
         await cleanup().catch((err: unknown) => log(`scale-out clean-up failed: ${String(err)}`));
       }
     };
+    starting.add(undo);
     try {
+      // Each clean-up is registered as soon as its thing exists, then stillWanted() runs: after a
+      // Ctrl-C the catch below calls undo() again, which takes whatever was registered late.
       await adminQuery(`CREATE DATABASE ${metaDb}`);
       cleanups.push(() => adminQuery(`DROP DATABASE IF EXISTS ${metaDb} WITH (FORCE)`));
       cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
+      stillWanted();
       const s3 = await startS3rver({ bucket: 'qrun-bench' });
       cleanups.push(() => s3.close());
+      stillWanted();
       const env = {
         ...process.env,
         QRUN_DATABASE_URL: `postgres://${PG.user}@${PG.host}:${PG.port}/${metaDb}`,
@@ -123,6 +145,7 @@ export class Qrun {
       };
       const apiDir = tempDir();
       const port = await freePort();
+      stillWanted();
       const api = startChild(process.execPath, [bin, 'api'], {
         env: { ...env, QRUN_DATA_DIR: apiDir, QRUN_PORT: String(port) },
       });
@@ -131,17 +154,21 @@ export class Qrun {
       await waitForHttp(`${base}/readyz`, api);
       for (let i = 0; i < options.workers; i++) {
         const workerPort = await freePort();
+        stillWanted();
         const worker = startChild(process.execPath, [bin, 'worker'], {
           env: { ...env, QRUN_DATA_DIR: tempDir(), QRUN_WORKER_PORT: String(workerPort) },
         });
         children.push(worker);
         await waitForHttp(`http://127.0.0.1:${workerPort}/readyz`, worker);
       }
+      stillWanted();
       const key = readFileSync(path.join(apiDir, 'admin-key'), 'utf8').trim();
       return new Qrun(children, apiDir, base, key, [undo]);
     } catch (err) {
       await undo();
       throw err;
+    } finally {
+      starting.delete(undo);
     }
   }
 
@@ -188,6 +215,7 @@ export class Qrun {
   }
 
   async stop(): Promise<void> {
+    running.delete(this);
     for (const child of this.children) await child.stop();
     rmSync(this.dataDir, { recursive: true, force: true });
     for (const cleanup of this.cleanups) await cleanup();
