@@ -1,8 +1,7 @@
-import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { whenRedisReady } from '../core/redis-ready.js';
-import type { TaskEvents } from './task-events.js';
+import { LocalTaskEvents, type TaskEvents } from './task-events.js';
 
 export interface RedisTaskEventsOptions {
   /** redis://[user:password@]host:port[/db] (rediss:// for TLS). */
@@ -31,7 +30,8 @@ const reconnect = (times: number) => Math.min(times * 200, 2000);
  * an outage: it rejects within about a second, and callers catch and log.
  */
 export class RedisTaskEvents implements TaskEvents {
-  private readonly emitter = new EventEmitter();
+  /** Delivers what the subscriber hears to this process's listeners. */
+  private readonly local = new LocalTaskEvents();
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly finishedChannel: string;
@@ -46,8 +46,6 @@ export class RedisTaskEvents implements TaskEvents {
     this.finishedChannel = `${prefix}:finished`;
     this.cancelChannel = `${prefix}:cancel`;
     this.log = options.log;
-    // Many long-polls may wait on one task.
-    this.emitter.setMaxListeners(0);
 
     // No offline queue: a publish while Redis is away fails at once instead of piling up behind a reconnect.
     this.publisher = new Redis(options.redisUrl, {
@@ -66,8 +64,8 @@ export class RedisTaskEvents implements TaskEvents {
     this.publisher.on('error', (err: unknown) => this.logError('publisher', err));
     this.subscriber.on('error', (err: unknown) => this.logError('subscriber', err));
     this.subscriber.on('message', (channel: string, taskId: string) => {
-      if (channel === this.finishedChannel) this.emitter.emit(`finished:${taskId}`);
-      else if (channel === this.cancelChannel) this.emitter.emit('cancel', taskId);
+      if (channel === this.finishedChannel) void this.local.publishFinished(taskId);
+      else if (channel === this.cancelChannel) void this.local.publishCancel(taskId);
     });
     this.subscribed = this.subscriber
       .subscribe(this.finishedChannel, this.cancelChannel)
@@ -90,13 +88,11 @@ export class RedisTaskEvents implements TaskEvents {
   }
 
   onFinished(taskId: string, listener: () => void): () => void {
-    this.emitter.on(`finished:${taskId}`, listener);
-    return () => this.emitter.off(`finished:${taskId}`, listener);
+    return this.local.onFinished(taskId, listener);
   }
 
   onCancel(listener: (taskId: string) => void): () => void {
-    this.emitter.on('cancel', listener);
-    return () => this.emitter.off('cancel', listener);
+    return this.local.onCancel(listener);
   }
 
   close(): Promise<void> {
@@ -105,7 +101,7 @@ export class RedisTaskEvents implements TaskEvents {
   }
 
   private async shutdown(): Promise<void> {
-    this.emitter.removeAllListeners();
+    await this.local.close();
     for (const redis of [this.subscriber, this.publisher]) {
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
       else redis.disconnect();
