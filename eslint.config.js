@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'data/', 'node_modules/', 'web/vendor/'] },
+  { ignores: ['dist/', 'data/', 'files/', 'node_modules/', 'web/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -131,6 +131,8 @@ export class Qrun {
         QRUN_REDIS_URL: REDIS_URL,
         QRUN_REDIS_PREFIX: prefix,
         QRUN_SECRET_KEY: randomBytes(32).toString('base64'),
+        // qrun api refuses to start without it: every api process must accept the same partner key.
+        QRUN_PARTNER_KEY: `qrun_p_${randomBytes(32).toString('base64url')}`,
         QRUN_LOG_LEVEL: 'warn',
         // The AWS SDK announces its future Node 22 requirement once per process.
         NODE_NO_WARNINGS: '1',

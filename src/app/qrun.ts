@@ -1,5 +1,5 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -9,8 +9,9 @@ import { getConnector, listConnectors } from '../connectors/registry.js';
 import { createLogger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { SecretBox } from '../crypto/secret-box.js';
-import { loadSecretKey } from '../crypto/secret-key.js';
+import { loadSecretKey, sealedKeyIds } from '../crypto/secret-key.js';
 import { createPageTokens } from '../encoding/page-token.js';
+import { EgressPolicy } from '../net/egress-policy.js';
 import type { ResultStore } from '../results/result-store.js';
 import { ConnectionService } from '../service/connection-service.js';
 import { IdentityService } from '../service/identity-service.js';
@@ -55,8 +56,15 @@ export interface Qrun {
  */
 export async function createQrun(config: Config, role: Role = 'start'): Promise<Qrun> {
   const log = createLogger(config.logLevel);
-  mkdirSync(config.dataDir, { recursive: true });
-  mkdirSync(config.fileRoot, { recursive: true });
+  // The data directory holds every tenant's SQL, the keys and the secrets key: the owner's alone.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    chmodSync(config.dataDir, 0o700);
+  } catch (err) {
+    log.warn({ err, dataDir: config.dataDir }, 'could not make the data directory private (mode 0700)');
+  }
+  // Each organization's directory below it is created (0700) on first use: src/connectors/file-path.ts.
+  mkdirSync(config.fileRoot, { recursive: true, mode: 0o700 });
   const store = openMetadataStore(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     onPoolError: (err) => log.warn({ err }, 'metadata store connection lost'),
@@ -67,13 +75,20 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     await store.close();
     throw err;
   }
-  const secretKey = loadSecretKey(config.secretKey, config.dataDir);
+  const connectionRows = new ConnectionsRepository(store.db);
+  let secretKey: Buffer;
+  try {
+    const sealedWith = sealedKeyIds(await connectionRows.configurationsWithSecrets());
+    secretKey = loadSecretKey(config.secretKey, config.dataDir, sealedWith);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const secretBox = new SecretBox(secretKey);
   // Page tokens get their own key, derived from the secrets key, so neither use can weaken the other.
   const pageTokens = createPageTokens(Buffer.from(hkdfSync('sha256', secretKey, '', 'qrun page tokens', 32)));
 
   const keys = new ApiKeysRepository(store.db);
-  const connectionRows = new ConnectionsRepository(store.db);
   const tasks = new QueryTasksRepository(store.db);
   const idempotency = new IdempotencyKeysRepository(store.db);
   const results = createResultStore(config);
@@ -82,18 +97,29 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
   const dispatcher = createDispatcher(config, log);
 
   const authenticator = new Authenticator(keys);
+  const stopForgetting = events.onIdentityChanged(() => authenticator.forgetAll());
   const identity = new IdentityService(
     new OrganizationsRepository(store.db),
     new UsersRepository(store.db),
     keys,
-    () => authenticator.forgetAll(),
+    () => {
+      authenticator.forgetAll();
+      // Other processes forget too; if the hint is lost, their cache entries expire within seconds.
+      events
+        .publishIdentityChanged()
+        .catch((err: unknown) => log.warn({ err }, 'could not tell other processes that keys changed'));
+    },
   );
   const connections = new ConnectionService(
     connectionRows,
     { get: getConnector, list: listConnectors },
     secretBox,
     { fileRoot: config.fileRoot },
-    { allowedHosts: config.allowedHosts, deniedHosts: config.deniedHosts },
+    new EgressPolicy({
+      allow: config.egressAllow,
+      deny: config.egressDeny,
+      metadataDatabaseUrl: config.databaseUrl,
+    }),
   );
   const queries = new QueryService(
     {
@@ -115,7 +141,6 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       pageBytes: config.pageBytes,
       leaseSeconds: config.leaseSeconds,
       resultTtlSeconds: config.resultTtlSeconds,
-      fileRoot: config.fileRoot,
     },
   );
   const sweeper = new Sweeper(
@@ -160,6 +185,7 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       runner.abortAll({ kind: 'shutdown' });
       await dispatcher.close();
       runner.close();
+      stopForgetting();
       await events.close();
       await results.close();
       await store.close();

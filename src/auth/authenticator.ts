@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { unauthorized } from '../core/errors.js';
 import type { ApiKeysRepository } from '../store/repositories/api-keys.js';
 import { hashesEqual, hashKey } from './api-keys.js';
@@ -12,11 +13,6 @@ const KEY_RE = /^qrun_[uop]_[A-Za-z0-9_-]{43}$/;
  */
 export const PRINCIPAL_CACHE_MS = 5_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
-/**
- * Longer headers are not remembered: Basic carries an ignored password of any length, and 10,000 of
- * them must not pin megabytes. A key alone is 50 characters; base64 with a short password stays far below.
- */
-const CACHED_HEADER_MAX = 256;
 
 /**
  * Turns an Authorization header into a Principal:
@@ -24,26 +20,42 @@ const CACHED_HEADER_MAX = 256;
  * Every failure is the same 401, so a caller cannot probe which keys exist.
  */
 export class Authenticator {
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  /**
+   * Keyed by the header as sent, so a repeat caller costs one map lookup: no decoding, no SHA-256. Only
+   * the canonical spelling of a header is remembered (see canonicalHeader), so each key has at most one
+   * entry per scheme: varying the ignored Basic password, the scheme's case or the spacing cannot fill
+   * the cache and push other callers out. Least recently used entries go first.
+   */
+  private readonly cache: LRUCache<string, Principal>;
+  /** Bumped by forgetAll(): a lookup that started before a revocation must not cache what it read. */
+  private generation = 0;
 
-  constructor(private readonly keys: ApiKeysRepository) {}
+  constructor(
+    private readonly keys: ApiKeysRepository,
+    cache: { max?: number; ttlMs?: number } = {},
+  ) {
+    this.cache = new LRUCache<string, Principal>({
+      max: cache.max ?? PRINCIPAL_CACHE_MAX,
+      ttl: cache.ttlMs ?? PRINCIPAL_CACHE_MS,
+    });
+  }
 
   /** Drops every remembered principal (after a key is revoked or a user or organization changes). */
   forgetAll(): void {
+    this.generation++;
     this.cache.clear();
   }
 
   async authenticate(header: string | undefined): Promise<Principal> {
-    // Keyed by the header as sent, so a repeat caller costs one map lookup: no decoding, no SHA-256.
     const cached = header === undefined ? undefined : this.cache.get(header);
-    if (cached && cached.until > Date.now()) return cached.principal;
+    if (cached) return cached;
     const key = extractKey(header);
     if (key === undefined || !KEY_RE.test(key)) throw unauthorized();
     const scheme = header!.slice(0, 6).toLowerCase() === 'basic ' ? 'basic' : 'bearer';
+    const generation = this.generation;
     const principal = await this.lookup(hashKey(key), scheme);
-    if (header!.length <= CACHED_HEADER_MAX) {
-      if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
-      this.cache.set(header!, { principal, until: Date.now() + PRINCIPAL_CACHE_MS });
+    if (generation === this.generation && header === canonicalHeader(scheme, key)) {
+      this.cache.set(header, principal);
     }
     return principal;
   }
@@ -77,6 +89,11 @@ export class Authenticator {
         };
     }
   }
+}
+
+/** The one spelling of a header that is cached: `Bearer <key>` or `Basic base64(<key>:)`. */
+function canonicalHeader(scheme: 'basic' | 'bearer', key: string): string {
+  return scheme === 'bearer' ? `Bearer ${key}` : `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 }
 
 function extractKey(header: string | undefined): string | undefined {

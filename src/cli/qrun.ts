@@ -103,6 +103,10 @@ async function migrate(): Promise<void> {
   process.stdout.write('qrun: the metadata store is up to date.\n');
 }
 
+// Everything qrun writes (the metadata store and its journal, keys, result pages, files a tenant writes
+// through a read-write file connection) is for this user alone: files 0600, directories 0700.
+process.umask(0o077);
+
 const program = new Command()
   .name('qrun')
   .description(

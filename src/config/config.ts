@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { parseEgressRule } from '../net/egress-policy.js';
 
 /**
  * All settings come from QRUN_* environment variables, validated here once at start-up.
@@ -36,8 +37,10 @@ export interface Config {
   maxQueued: number;
   leaseSeconds: number;
   sweepIntervalSeconds: number;
-  allowedHosts: string[];
-  deniedHosts: string[];
+  /** QRUN_EGRESS_ALLOW (plus the old QRUN_ALLOWED_HOSTS): CIDRs, IPs and host names; empty allows all not denied. */
+  egressAllow: string[];
+  /** QRUN_EGRESS_DENY (plus the old QRUN_DENIED_HOSTS); deny beats allow. */
+  egressDeny: string[];
 }
 
 export class ConfigError extends Error {
@@ -98,6 +101,25 @@ function list(env: Env, name: string): string[] {
     .filter((s) => s !== '');
 }
 
+/**
+ * An egress list: `name` and its older alias (whose entries merge in), each entry checked to be a CIDR,
+ * an IP or a host name, so a typo stops qrun at start instead of silently allowing or denying nothing.
+ */
+function egressList(env: Env, name: string, alias: string): string[] {
+  const entries: string[] = [];
+  for (const variable of [name, alias]) {
+    for (const entry of list(env, variable)) {
+      try {
+        parseEgressRule(entry);
+      } catch (err) {
+        throw new ConfigError(variable, (err as Error).message);
+      }
+      entries.push(entry);
+    }
+  }
+  return entries;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(read(env, 'QRUN_DATA_DIR') ?? './data');
   const host = read(env, 'QRUN_HOST') ?? '127.0.0.1';
@@ -141,12 +163,24 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
+  const partnerKey = read(env, 'QRUN_PARTNER_KEY', true);
+  if (partnerKey !== undefined && !/^qrun_p_[A-Za-z0-9_-]{43}$/.test(partnerKey)) {
+    throw new ConfigError(
+      'QRUN_PARTNER_KEY',
+      'must be qrun_p_ followed by 43 base64url characters (try: echo qrun_p_$(openssl rand -base64 32 | tr "+/" "-_" | tr -d =))',
+    );
+  }
+
+  // Beside ./data, never inside it: SQL on file connections can read what lies under the file root.
+  const fileRoot = path.resolve(read(env, 'QRUN_FILE_ROOT') ?? './files');
+  checkSeparate(dataDir, fileRoot);
+
   const MiB = 1024 * 1024;
   const config: Config = {
     host,
     port: int(env, 'QRUN_PORT', 8080, 0, 65535),
     dataDir,
-    fileRoot: path.resolve(read(env, 'QRUN_FILE_ROOT') ?? path.join(dataDir, 'files')),
+    fileRoot,
     databaseUrl,
     databasePoolSize: int(env, 'QRUN_DATABASE_POOL_SIZE', 10, 1, 1000),
     resultsUrl,
@@ -157,7 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     s3ForcePathStyle: bool(env, 'QRUN_S3_FORCE_PATH_STYLE', false),
     workerPort,
     secretKey,
-    partnerKey: read(env, 'QRUN_PARTNER_KEY', true),
+    partnerKey,
     logLevel,
     bodyLimitBytes: int(env, 'QRUN_BODY_LIMIT_BYTES', 2 * MiB, 1024, 1024 * MiB),
     maxQueryBytes: int(env, 'QRUN_MAX_QUERY_BYTES', MiB, 16, 256 * MiB),
@@ -170,12 +204,51 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueued: int(env, 'QRUN_MAX_QUEUED', 1000, 1, 10_000_000),
     leaseSeconds: int(env, 'QRUN_LEASE_SECONDS', 30, 2, 3600),
     sweepIntervalSeconds: int(env, 'QRUN_SWEEP_INTERVAL_SECONDS', 10, 1, 3600),
-    allowedHosts: list(env, 'QRUN_ALLOWED_HOSTS'),
-    deniedHosts: list(env, 'QRUN_DENIED_HOSTS'),
+    egressAllow: egressList(env, 'QRUN_EGRESS_ALLOW', 'QRUN_ALLOWED_HOSTS'),
+    egressDeny: egressList(env, 'QRUN_EGRESS_DENY', 'QRUN_DENIED_HOSTS'),
   };
   // The body must be able to carry the longest allowed query plus JSON escaping.
   if (config.bodyLimitBytes < config.maxQueryBytes) config.bodyLimitBytes = config.maxQueryBytes * 2;
   return config;
+}
+
+/**
+ * The data directory holds qrun's own secrets (secret-key, partner-key, the metadata store) and the
+ * file root is open to every organization's SQL, so neither may contain the other. Compared as they
+ * are and with symlinks resolved as far as the paths exist yet.
+ */
+function checkSeparate(dataDir: string, fileRoot: string): void {
+  const overlap = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
+  if (overlap(dataDir, fileRoot) || overlap(realAsFarAsExists(dataDir), realAsFarAsExists(fileRoot))) {
+    throw new ConfigError(
+      'QRUN_FILE_ROOT',
+      `the file root (${fileRoot}) and the data directory QRUN_DATA_DIR (${dataDir}) overlap, and SQL on ` +
+        'SQLite and DuckDB connections could then reach qrun’s own keys and metadata; give them two separate ' +
+        'directories, neither inside the other (the defaults are ./data and ./files)',
+    );
+  }
+}
+
+/** True when `inner` is `outer` itself or lies below it (both absolute). */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = path.relative(outer, inner);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** `p` with its longest existing ancestor's symlinks resolved (the rest may not exist yet). */
+function realAsFarAsExists(p: string): string {
+  let existing = p;
+  const missing: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync(existing), ...missing);
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return p;
+      missing.unshift(path.basename(existing));
+      existing = parent;
+    }
+  }
 }
 
 export type Role = 'start' | 'api' | 'worker';
@@ -197,6 +270,13 @@ export function checkDeployment(config: Config, role: Role): void {
     throw new ConfigError(
       'QRUN_REDIS_URL',
       `qrun ${role} hands queries to other processes through Redis; set QRUN_REDIS_URL (or use qrun start)`,
+    );
+  }
+  if (role === 'api' && config.partnerKey === undefined) {
+    throw new ConfigError(
+      'QRUN_PARTNER_KEY',
+      'qrun api runs beside other api processes, and the partner key is the one every process accepts (a start ' +
+        'with another key revokes the old one); set QRUN_PARTNER_KEY or QRUN_PARTNER_KEY_FILE',
     );
   }
   if (config.secretKey === undefined) {

@@ -1,3 +1,5 @@
+import type { EgressPolicy } from '../net/egress-policy.js';
+
 /**
  * The one small interface every database engine implements (one folder per engine, same file set).
  * Engine differences are capability flags, not subclasses.
@@ -15,6 +17,11 @@ export interface ConfigField {
   secret: boolean;
   default?: string | number | boolean;
   description: string;
+  /**
+   * Part of where the connection goes (host, port, database, user, TLS). A stored secret is only kept
+   * for the same destination: changing one of these needs the secret sent again.
+   */
+  target?: boolean;
 }
 
 export interface ConnectorCapabilities {
@@ -70,10 +77,21 @@ export interface StreamOptions {
   batchSize: number;
 }
 
-/** Settings a connector needs from the operator, not from the user's configuration. */
+/**
+ * What a connector may reach on behalf of one organization, decided by the operator, never by the
+ * user's configuration. Built per organization by ConnectionService.contextFor().
+ */
 export interface ConnectorContext {
-  /** File-based connectors may only open paths under this directory (already resolved, no symlinks). */
-  fileRoot: string;
+  /**
+   * The organization's own directory (`$QRUN_FILE_ROOT/<organization id>`): file-based connectors open
+   * paths relative to it and nothing outside it.
+   */
+  fileDir: string;
+  /**
+   * The egress policy: network connectors resolve and check every destination through it and dial
+   * only the addresses it checked (src/connectors/egress.ts).
+   */
+  egress: EgressPolicy;
 }
 
 export interface Connector<C extends object = Record<string, unknown>> {
@@ -86,8 +104,8 @@ export interface Connector<C extends object = Record<string, unknown>> {
 
   /**
    * Engine-specific checks after the generic field validation (types, required, defaults, unknown fields),
-   * e.g. that a file path resolves under the file root. Throws AppError 400 naming the field.
-   * Returns the normalized configuration (e.g. the resolved path).
+   * e.g. that a file path leads to a file in the organization's directory. Throws AppError 400 naming the field.
+   * Returns the configuration to store (file paths stay as the client gave them).
    */
   validateConfig(config: C, context: ConnectorContext): C;
 

@@ -25,6 +25,7 @@ export function networkConfigFields(options: {
       type: 'string',
       required: true,
       secret: false,
+      target: true,
       description: 'Server host name or IP address.',
     },
     {
@@ -32,15 +33,24 @@ export function networkConfigFields(options: {
       type: 'integer',
       required: false,
       secret: false,
+      target: true,
       default: options.defaultPort,
       description: 'Server TCP port.',
     },
-    { name: 'database', type: 'string', required: true, secret: false, description: options.database },
+    {
+      name: 'database',
+      type: 'string',
+      required: true,
+      secret: false,
+      target: true,
+      description: options.database,
+    },
     {
       name: 'username',
       type: 'string',
       required: true,
       secret: false,
+      target: true,
       description: `${options.login} to log in as.`,
     },
     {
@@ -55,6 +65,8 @@ export function networkConfigFields(options: {
       type: 'boolean',
       required: false,
       secret: false,
+      // Turning TLS off would send the kept password over plain TCP.
+      target: true,
       default: false,
       description: 'Connect over TLS and verify the server certificate.',
     },

@@ -10,7 +10,17 @@ export class SecretBox {
 
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('The secrets key must be 32 bytes.');
-    this.keyId = createHash('sha256').update(key).digest('hex').slice(0, 8);
+    this.keyId = SecretBox.keyIdOf(key);
+  }
+
+  /** The short id a sealed value names its key by: not secret, and enough to tell keys apart. */
+  static keyIdOf(key: Buffer): string {
+    return createHash('sha256').update(key).digest('hex').slice(0, 8);
+  }
+
+  /** The key id a sealed value names, or undefined for anything else. */
+  static sealedKeyId(value: string): string | undefined {
+    return /^enc:v1:([0-9a-f]{8}):/.exec(value)?.[1];
   }
 
   static isSealed(value: unknown): value is string {

@@ -19,7 +19,8 @@ const reconnect = (times: number) => Math.min(times * 200, 2000);
 
 /**
  * Wake-ups across processes over Redis pub/sub: `<prefix>:finished` and `<prefix>:cancel`, each message a
- * task id. Every process subscribes to both and fans messages out to local listeners, so a long-poll in one
+ * task id, and `<prefix>:identity` (keys or users changed; no payload). Every process subscribes to all
+ * three and fans messages out to local listeners, so a long-poll in one
  * api process hears of a task finished by any worker, and the worker running a task hears a cancel sent
  * through any api process.
  *
@@ -36,6 +37,7 @@ export class RedisTaskEvents implements TaskEvents {
   private readonly subscriber: Redis;
   private readonly finishedChannel: string;
   private readonly cancelChannel: string;
+  private readonly identityChannel: string;
   private readonly subscribed: Promise<void>;
   private readonly log: Pick<Logger, 'warn'> | undefined;
   private readonly lastErrorLog = new Map<string, number>();
@@ -45,6 +47,7 @@ export class RedisTaskEvents implements TaskEvents {
     const prefix = options.prefix ?? 'qrun';
     this.finishedChannel = `${prefix}:finished`;
     this.cancelChannel = `${prefix}:cancel`;
+    this.identityChannel = `${prefix}:identity`;
     this.log = options.log;
 
     // No offline queue: a publish while Redis is away fails at once instead of piling up behind a reconnect.
@@ -66,9 +69,10 @@ export class RedisTaskEvents implements TaskEvents {
     this.subscriber.on('message', (channel: string, taskId: string) => {
       if (channel === this.finishedChannel) void this.local.publishFinished(taskId);
       else if (channel === this.cancelChannel) void this.local.publishCancel(taskId);
+      else if (channel === this.identityChannel) void this.local.publishIdentityChanged();
     });
     this.subscribed = this.subscriber
-      .subscribe(this.finishedChannel, this.cancelChannel)
+      .subscribe(this.finishedChannel, this.cancelChannel, this.identityChannel)
       .then(() => undefined);
     // Callers that never await ready() must not see an unhandled rejection (close() before connecting).
     this.subscribed.catch(() => undefined);
@@ -87,8 +91,16 @@ export class RedisTaskEvents implements TaskEvents {
     return this.publish(this.cancelChannel, taskId);
   }
 
+  publishIdentityChanged(): Promise<void> {
+    return this.publish(this.identityChannel, '');
+  }
+
   onFinished(taskId: string, listener: () => void): () => void {
     return this.local.onFinished(taskId, listener);
+  }
+
+  onIdentityChanged(listener: () => void): () => void {
+    return this.local.onIdentityChanged(listener);
   }
 
   onCancel(listener: (taskId: string) => void): () => void {

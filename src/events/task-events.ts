@@ -4,13 +4,18 @@ import { EventEmitter } from 'node:events';
  * Wake-ups about tasks: "this task reached a terminal status" (for long-polls) and "cancel this task"
  * (for the worker running it). A wake-up is only ever a latency hint: the metadata store stays the truth,
  * and every waiter re-reads it, so a lost message costs time, never correctness.
+ *
+ * Also "keys or users changed", so every process drops the principals it remembers at once instead of
+ * after the cache's few seconds (a revoked key then stops working everywhere about as soon as here).
  */
 export interface TaskEvents {
   publishFinished(taskId: string): Promise<void>;
   publishCancel(taskId: string): Promise<void>;
+  publishIdentityChanged(): Promise<void>;
   /** Returns an unsubscribe function. */
   onFinished(taskId: string, listener: () => void): () => void;
   onCancel(listener: (taskId: string) => void): () => void;
+  onIdentityChanged(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -39,6 +44,15 @@ export class LocalTaskEvents implements TaskEvents {
   onCancel(listener: (taskId: string) => void): () => void {
     this.emitter.on('cancel', listener);
     return () => this.emitter.off('cancel', listener);
+  }
+
+  async publishIdentityChanged(): Promise<void> {
+    this.emitter.emit('identity');
+  }
+
+  onIdentityChanged(listener: () => void): () => void {
+    this.emitter.on('identity', listener);
+    return () => this.emitter.off('identity', listener);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Qrun } from '../app/qrun.js';
 import { badRequest } from '../core/errors.js';
@@ -26,7 +28,9 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false },
     },
-    requestIdHeader: 'x-request-id',
+    // A client's X-Request-Id is used only when it is a short token: it lands in every log line.
+    requestIdHeader: false,
+    genReqId: requestId,
     clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -54,6 +58,11 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
       return done(err, parsed);
     });
   });
+  // Echoed, so a client can quote it when it reports a problem.
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
   registerErrorHandler(app);
   registerNotFound(app);
   registerAuthentication(app, qrun.authenticator);
@@ -75,6 +84,14 @@ export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
   registerNotFound(app);
   await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
   return app;
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The caller's X-Request-Id when it is a short token ([A-Za-z0-9._-], at most 64), else a new UUID. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
 }
 
 function isPlainJson(text: string): boolean {

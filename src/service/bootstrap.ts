@@ -19,19 +19,23 @@ export const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
  * into `<data dir>/partner-key`. Later starts change nothing and reveal nothing.
  */
 export async function bootstrap(qrun: Qrun): Promise<BootstrapResult> {
-  const { config, identity } = qrun;
+  const { config, identity, log } = qrun;
   const result: BootstrapResult = {};
 
+  // The configured partner key, else the generated file's, is the only valid one: a start with another
+  // value revokes the old key (see IdentityService.usePartnerKey).
   const partnerFile = path.join(config.dataDir, 'partner-key');
-  if (config.partnerKey !== undefined) {
-    await identity.ensurePartnerKey(config.partnerKey);
-  } else if (existsSync(partnerFile)) {
-    await identity.ensurePartnerKey(readFileSync(partnerFile, 'utf8').trim());
-  } else if ((await identity.countActivePartnerKeys()) === 0) {
-    const value = generateKey('partner');
-    writeFileSync(partnerFile, `${value}\n`, { mode: 0o600, flag: 'wx' });
-    await identity.ensurePartnerKey(value);
+  let partnerKey = config.partnerKey;
+  if (partnerKey === undefined && existsSync(partnerFile))
+    partnerKey = readFileSync(partnerFile, 'utf8').trim();
+  if (partnerKey === undefined) {
+    partnerKey = generateKey('partner');
+    writeFileSync(partnerFile, `${partnerKey}\n`, { mode: 0o600, flag: 'wx' });
     result.partnerKeyFile = partnerFile;
+  }
+  const { revoked } = await identity.usePartnerKey(partnerKey);
+  if (revoked > 0) {
+    log.warn({ revoked }, 'revoked the previous partner key: only the configured one is valid now');
   }
 
   const organizations = await identity.listOrganizations({ kind: 'partner', keyId: 'bootstrap' });

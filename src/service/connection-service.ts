@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Principal } from '../auth/principal.js';
 import { AppError, badRequest, forbidden, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -10,6 +11,7 @@ import {
 } from '../connectors/config-fields.js';
 import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { HostLookupError, type EgressPolicy } from '../net/egress-policy.js';
 import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
 import { checkName } from './validation.js';
 
@@ -57,20 +59,24 @@ export const CONNECTION_STATUS = Object.freeze({ healthy: 'healthy', untested: '
 
 const TEST_TIMEOUT_MS = 20_000;
 
-export interface HostPolicy {
-  allowedHosts: string[];
-  deniedHosts: string[];
-}
-
 /** Stored database connections: validation, secrets sealed at rest, and the connection test. */
 export class ConnectionService {
   constructor(
     private readonly repo: ConnectionsRepository,
     private readonly connectors: ConnectorLookup,
     private readonly secrets: SecretBox,
-    private readonly context: ConnectorContext,
-    private readonly hostPolicy: HostPolicy,
+    private readonly options: { fileRoot: string },
+    /** Every network destination a connector dials passes it (QRUN_EGRESS_ALLOW / QRUN_EGRESS_DENY). */
+    private readonly egress: EgressPolicy,
   ) {}
+
+  /**
+   * What connectors may reach for one organization: its own file directory (and nothing else), and
+   * the network destinations the egress policy allows.
+   */
+  contextFor(organizationId: string): ConnectorContext {
+    return { fileDir: join(this.options.fileRoot, organizationId), egress: this.egress };
+  }
 
   listTypes(): ConnectionTypeView[] {
     return this.connectors.list().map((c) => ({
@@ -93,12 +99,14 @@ export class ConnectionService {
     p: Principal,
     input: { name: string; type: string; configuration: unknown; validate?: boolean },
   ): Promise<ConnectionView> {
-    const orgId = requireMember(p);
+    const orgId = requireManager(p);
     const connector = this.connector(input.type);
     const name = checkName(input.name);
-    const config = this.validate(connector, input.configuration, undefined);
+    const context = this.contextFor(orgId);
+    const config = this.validate(connector, input.configuration, undefined, context);
+    await this.checkEgress(connector, config, context);
     const status =
-      input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config);
+      input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config, context);
     const now = nowIso();
     const row: ConnectionRow = {
       id: newId(),
@@ -117,13 +125,14 @@ export class ConnectionService {
 
   /**
    * Replaces the name and/or configuration. A secret sent back as the placeholder keeps the stored one,
-   * so a client can round-trip what GET returned.
+   * so a client can round-trip what GET returned, but only while the destination stays the same.
    */
   async update(
     p: Principal,
     id: string,
     input: { name?: string; type?: string; configuration?: unknown; validate?: boolean },
   ): Promise<ConnectionView> {
+    requireManager(p);
     const row = await this.load(p, id);
     const connector = this.connector(row.type);
     if (input.type !== undefined && input.type !== row.type) {
@@ -135,9 +144,13 @@ export class ConnectionService {
     if (input.name !== undefined) changes.name = checkName(input.name);
     if (input.configuration !== undefined) {
       const stored = this.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
-      const config = this.validate(connector, input.configuration, stored);
+      const context = this.contextFor(row.organization_id);
+      const config = this.validate(connector, input.configuration, stored, context);
+      await this.checkEgress(connector, config, context);
       changes.status =
-        input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config);
+        input.validate === false
+          ? CONNECTION_STATUS.untested
+          : await this.runTest(connector, config, context);
       changes.status_error = null;
       changes.configuration = JSON.stringify(this.seal(connector, config));
     }
@@ -146,16 +159,17 @@ export class ConnectionService {
   }
 
   async delete(p: Principal, id: string): Promise<void> {
-    const orgId = requireMember(p);
+    const orgId = requireManager(p);
     if (!(await this.repo.delete(orgId, id))) throw notFound('connection', id);
   }
 
   /** Checks a configuration without saving anything. */
   async test(p: Principal, input: { type: string; configuration: unknown }): Promise<{ status: string }> {
-    requireMember(p);
+    const context = this.contextFor(requireMember(p));
     const connector = this.connector(input.type);
-    const config = this.validate(connector, input.configuration, undefined);
-    return { status: await this.runTest(connector, config) };
+    const config = this.validate(connector, input.configuration, undefined, context);
+    await this.checkEgress(connector, config, context);
+    return { status: await this.runTest(connector, config, context) };
   }
 
   /** For the query runner: the caller's connection with its secrets opened. 404 for another organization's. */
@@ -204,35 +218,49 @@ export class ConnectionService {
     connector: Connector,
     input: unknown,
     stored: Record<string, unknown> | undefined,
+    context: ConnectorContext,
   ): Record<string, unknown> {
-    const withSecrets = restorePlaceholders(connector, input, stored);
-    const config = connector.validateConfig(
-      validateConfigFields(connector.configFields, withSecrets),
-      this.context,
-    );
-    this.checkHost(config);
+    const fields = validateConfigFields(connector.configFields, input);
+    const config = connector.validateConfig(keepStoredSecrets(connector, fields, stored), context);
     return config;
   }
 
-  private checkHost(config: Record<string, unknown>): void {
-    const host = typeof config.hostname === 'string' ? config.hostname.toLowerCase() : undefined;
-    if (host === undefined) return;
-    const { allowedHosts, deniedHosts } = this.hostPolicy;
-    if (deniedHosts.includes(host) || (allowedHosts.length > 0 && !allowedHosts.includes(host))) {
-      throw badRequest('host_not_allowed', `This qrun instance does not allow connections to ${host}.`, {
-        field: 'configuration.hostname',
+  /**
+   * The egress policy's answer before anything is saved or tested, also with `validate: false`: a
+   * refused destination is 400 host_not_allowed and opens no socket. A name that does not resolve
+   * (yet, or not from this process) is left to the connection test and to every later connect, which
+   * check again.
+   */
+  private async checkEgress(
+    connector: Connector,
+    config: Record<string, unknown>,
+    context: ConnectorContext,
+  ): Promise<void> {
+    const { hostname, port, database } = config;
+    if (connector.capabilities.fileBased || typeof hostname !== 'string') return;
+    try {
+      await context.egress.check({
+        hostname,
+        port: typeof port === 'number' ? port : 0,
+        database: typeof database === 'string' ? database : '',
       });
+    } catch (err) {
+      if (!(err instanceof HostLookupError)) throw err;
     }
   }
 
-  private async runTest(connector: Connector, config: Record<string, unknown>): Promise<string> {
+  private async runTest(
+    connector: Connector,
+    config: Record<string, unknown>,
+    context: ConnectorContext,
+  ): Promise<string> {
     const secrets = connector.configFields
       .filter((f) => f.secret && typeof config[f.name] === 'string')
       .map((f) => config[f.name] as string);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        connector.test(config, this.context),
+        connector.test(config, context),
         new Promise((_, reject) => {
           timer = setTimeout(
             () =>
@@ -297,23 +325,54 @@ function requireMember(p: Principal): string {
   return p.organizationId;
 }
 
-function restorePlaceholders(
-  connector: Connector,
-  input: unknown,
-  stored: Record<string, unknown> | undefined,
-): unknown {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
-  const out = { ...(input as Record<string, unknown>) };
-  for (const f of connector.configFields) {
-    if (!f.secret || out[f.name] !== SECRET_PLACEHOLDER) continue;
-    if (stored === undefined || stored[f.name] === undefined) {
-      throw badRequest(
-        'invalid_configuration',
-        `configuration.${f.name} is the placeholder "${SECRET_PLACEHOLDER}", but there is no stored secret to keep; send the real value.`,
-        { field: `configuration.${f.name}` },
-      );
-    }
-    out[f.name] = stored[f.name];
+/**
+ * Changing connections is for those who manage the organization: its admins and its organization key.
+ * Users may list, read, test and query them. (Otherwise any member could point a connection, with its
+ * stored password, at a server of their own.)
+ */
+function requireManager(p: Principal): string {
+  const orgId = requireMember(p);
+  if (p.kind === 'user' && p.role !== 'admin') {
+    throw forbidden(
+      'Only an organization admin or the organization key may create, change or delete connections; your role is "user".',
+    );
   }
-  return out;
+  return orgId;
+}
+
+/**
+ * Replaces each secret sent as the placeholder by the stored one, but only while the destination is
+ * unchanged: a kept password must never travel to a host, port, database, user or TLS setting it was
+ * not given for. Decided before anything connects.
+ */
+function keepStoredSecrets<T extends Record<string, unknown>>(
+  connector: Connector,
+  config: T,
+  stored: Record<string, unknown> | undefined,
+): T {
+  const placeholders = connector.configFields.filter(
+    (f) => f.secret && config[f.name] === SECRET_PLACEHOLDER,
+  );
+  if (placeholders.length === 0) return config;
+  const names = placeholders.map((f) => `configuration.${f.name}`).join(', ');
+  if (stored === undefined || placeholders.some((f) => stored[f.name] === undefined)) {
+    throw badRequest(
+      'invalid_configuration',
+      `${names} is the placeholder "${SECRET_PLACEHOLDER}", but there is no stored secret to keep; send the real value.`,
+      { field: `configuration.${placeholders[0]!.name}` },
+    );
+  }
+  const targetFields = connector.configFields.filter((f) => f.target);
+  const changed = targetFields.filter((f) => config[f.name] !== stored[f.name]).map((f) => f.name);
+  if (changed.length > 0) {
+    throw badRequest(
+      'secret_required',
+      `${names} must be sent again: the placeholder "${SECRET_PLACEHOLDER}" keeps a stored secret only while ` +
+        `${targetFields.map((f) => f.name).join(', ')} stay the same, and ${changed.join(', ')} changed.`,
+      { field: `configuration.${placeholders[0]!.name}`, changed },
+    );
+  }
+  const out: Record<string, unknown> = { ...config };
+  for (const f of placeholders) out[f.name] = stored[f.name];
+  return out as T;
 }

@@ -250,24 +250,34 @@ export class IdentityService {
    * Registers a partner key whose value is already known (generated at first start or set by the operator).
    * A key that was registered before, even if since revoked, is left as it is: revocation sticks.
    */
-  async ensurePartnerKey(value: string): Promise<boolean> {
+  /**
+   * Makes `value` the one valid partner key: registers it (or reinstates it, if it was revoked) and
+   * revokes every other partner key, so rotating QRUN_PARTNER_KEY ends the old key at the next start.
+   * Several processes may do this at once with the same value; they agree.
+   */
+  async usePartnerKey(value: string): Promise<{ revoked: number }> {
     const hash = hashKey(value);
-    if (await this.keys.findByHash(hash)) return false;
-    // Several processes may register the same operator key at once: the first insert wins.
-    return this.keys.insertIfAbsent({
-      id: newId(),
-      kind: 'partner',
-      organization_id: null,
-      user_id: null,
-      key_hash: hash,
-      key_hint: keyHint(value),
-      created_at: nowIso(),
-      revoked_at: null,
-    });
-  }
-
-  countActivePartnerKeys(): Promise<number> {
-    return this.keys.countActivePartnerKeys();
+    const existing = await this.keys.findByHash(hash);
+    if (!existing) {
+      await this.keys.insertIfAbsent({
+        id: newId(),
+        kind: 'partner',
+        organization_id: null,
+        user_id: null,
+        key_hash: hash,
+        key_hint: keyHint(value),
+        created_at: nowIso(),
+        revoked_at: null,
+      });
+    } else if (existing.kind !== 'partner') {
+      // Impossible by the key's prefix, unless the store was edited by hand.
+      throw new Error('The configured partner key is stored as another kind of key.');
+    } else if (existing.revoked_at !== null) {
+      await this.keys.reinstate(existing.id);
+    }
+    const revoked = await this.keys.revokeOtherPartnerKeys(hash, nowIso());
+    if (revoked > 0) this.onIdentityChange();
+    return { revoked };
   }
 
   findOrganizationByName(name: string): Promise<OrganizationRow | undefined> {

@@ -3,7 +3,6 @@ import type { Metrics } from '../core/metrics.js';
 import { DatabaseError, QueryAbortedError } from '../connectors/connector.js';
 import { scrubMessage } from '../connectors/config-fields.js';
 import { isoAfter, nowIso } from '../core/time.js';
-import type { DispatchedTask } from '../dispatch/dispatcher.js';
 import { uniqueFieldNames } from '../encoding/field-names.js';
 import { PageWriter, type PageWriterSummary } from '../encoding/page-writer.js';
 import { createRowEncoder } from '../encoding/row-encoder.js';
@@ -20,7 +19,6 @@ export interface QueryRunnerOptions {
   pageBytes: number;
   leaseSeconds: number;
   resultTtlSeconds: number;
-  fileRoot: string;
 }
 
 export interface QueryRunnerDeps {
@@ -65,7 +63,7 @@ export class QueryRunner {
   }
 
   /** The dispatcher's task handler. Never throws: every outcome is recorded on the task. */
-  readonly run = async (dispatched: DispatchedTask): Promise<void> => {
+  readonly run = async (dispatched: { taskId: string }): Promise<void> => {
     const { tasks, log } = this.deps;
     const { workerId } = this.options;
     const id = dispatched.taskId;
@@ -132,7 +130,7 @@ export class QueryRunner {
       task.sql,
       parameters,
       { signal, batchSize },
-      { fileRoot: this.options.fileRoot },
+      this.deps.connections.contextFor(task.organization_id),
     );
 
     const fields = uniqueFieldNames(stream.columns.map((c) => c.name));

@@ -3,8 +3,8 @@
  *
  * 1. `vitest run`: every test on the embedded default (SQLite metadata, in-process dispatch and
  *    wake-ups, result pages as files);
- * 2. `npm run test:scale-out` (QRUN_TEST_DEPLOYMENT=scale-out): test/integration and test/e2e again on
- *    the scale-out deployment: PostgreSQL metadata (a fresh database per server), BullMQ dispatch and
+ * 2. `npm run test:scale-out` (QRUN_TEST_DEPLOYMENT=scale-out): test/integration, test/security and
+ *    test/e2e again on the scale-out deployment: PostgreSQL metadata (a fresh database per server), BullMQ dispatch and
  *    Redis pub/sub wake-ups (a unique QRUN_REDIS_PREFIX per server, its keys deleted afterwards) and
  *    S3 pages on s3rver (one per test file, a key prefix per server).
  *

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { JsonText } from '../../src/connectors/connector.js';
 import { duckdbConnector } from '../../src/connectors/duckdb/duckdb-connector.js';
+import { EgressPolicy } from '../../src/net/egress-policy.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
 
 let root: string | undefined;
@@ -178,12 +179,17 @@ const valueCases: ValueCase[] = [
 export const duckdbFixture: EngineFixture = {
   type: 'duckdb',
   connector: duckdbConnector,
-  async setup() {
-    root = await mkdtemp(join(tmpdir(), 'qrun-duckdb-'));
+  async setup(fileDir) {
+    // A fresh directory (mkdtemp: mode 0700, like an organization's) stands for the organization's.
+    root = fileDir ?? (await mkdtemp(join(tmpdir(), 'qrun-duckdb-')));
     // The connector refuses missing files, so create an empty database first.
     const instance = await DuckDBInstance.create(join(root, 'test.duckdb'));
     instance.closeSync();
-    return { config: { path: 'test.duckdb' }, context: { fileRoot: root } };
+    // Writable: the shared suites create and drop tables.
+    return {
+      config: { path: 'test.duckdb', read_only: false },
+      context: { fileDir: root, egress: new EgressPolicy() },
+    };
   },
   async teardown() {
     if (root) await rm(root, { recursive: true, force: true });

@@ -17,8 +17,12 @@ export interface EngineFixture {
   /** The connector type id, e.g. `postgresql`. */
   type: string;
   connector: Connector;
-  /** Creates this test file's own database (or file) and returns a configuration that reaches it. */
-  setup(): Promise<{ config: Record<string, unknown>; context: ConnectorContext }>;
+  /**
+   * Creates this test file's own database (or file) and returns a configuration that reaches it. File
+   * engines put their file in `fileDir` when given (an organization's directory of a test server),
+   * else in a temporary directory of their own.
+   */
+  setup(fileDir?: string): Promise<{ config: Record<string, unknown>; context: ConnectorContext }>;
   /** Drops what setup created. */
   teardown(): Promise<void>;
   /** A configuration that fails to authenticate, and the secret it carries; undefined for file engines. */

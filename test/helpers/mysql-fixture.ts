@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { JsonText } from '../../src/connectors/connector.js';
 import { mysqlConnector } from '../../src/connectors/mysql/mysql-connector.js';
+import { EgressPolicy } from '../../src/net/egress-policy.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
 
 /** The machine's MariaDB: root with an empty password on 127.0.0.1. */
@@ -117,7 +118,7 @@ export const mysqlFixture: EngineFixture = {
     });
     return {
       config: { hostname: SERVER.host, port: SERVER.port, database, username: SERVER.user, ssl: false },
-      context: { fileRoot: '/nonexistent' },
+      context: { fileDir: '/nonexistent', egress: new EgressPolicy() },
     };
   },
   async teardown() {

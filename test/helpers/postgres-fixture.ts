@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { JsonText } from '../../src/connectors/connector.js';
 import { postgresConnector } from '../../src/connectors/postgres/postgres-connector.js';
+import { EgressPolicy } from '../../src/net/egress-policy.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
 
 /** The machine's PostgreSQL: trust authentication for `postgres` on 127.0.0.1. */
@@ -144,7 +145,7 @@ export const postgresFixture: EngineFixture = {
     );
     return {
       config: { hostname: SERVER.host, port: SERVER.port, database, username: SERVER.user, ssl: false },
-      context: { fileRoot: '/nonexistent' },
+      context: { fileDir: '/nonexistent', egress: new EgressPolicy() },
     };
   },
   async teardown() {

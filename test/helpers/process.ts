@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,10 +28,21 @@ export interface QrunProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `qrun <args>` as a real child process with the given environment added. */
+/**
+ * Runs `qrun <args>` as a real child process with the given environment added. Without a
+ * QRUN_FILE_ROOT in `env`, the process gets a temporary one of its own (removed when it exits)
+ * instead of the default ./files in the working directory.
+ */
 export function runQrun(args: string[], env: Record<string, string>): QrunProcess {
+  const fileRoot =
+    env.QRUN_FILE_ROOT === undefined ? mkdtempSync(path.join(tmpdir(), 'qrun-files-')) : undefined;
   const child = spawn(process.execPath, [QRUN_BIN, ...args], {
-    env: { ...process.env, QRUN_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      QRUN_LOG_LEVEL: 'info',
+      ...(fileRoot ? { QRUN_FILE_ROOT: fileRoot } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -37,7 +50,10 @@ export function runQrun(args: string[], env: Record<string, string>): QrunProces
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('exit', (code, signal) => {
+      if (fileRoot) rmSync(fileRoot, { recursive: true, force: true });
+      resolve({ code, signal });
+    }),
   );
   return { child, stdout: () => out, stderr: () => err, exited };
 }

@@ -35,6 +35,8 @@ export interface Response<T = any> {
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** QRUN_FILE_ROOT: a temporary directory beside dataDir (never inside it), unless `env` named one. */
+  fileRoot: string;
   adminKey: string;
   partnerKey: string;
   qrun: Qrun;
@@ -48,19 +50,35 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /**
+   * Start on this existing data directory and leave it in place on close, e.g. to restart an
+   * installation with other settings. Pass the installation's deployment variables in `env` (from
+   * deploymentEnv(dataDir)), so that the restart reaches the same metadata store and secrets key.
+   */
+  dataDir?: string;
+}
+
 /**
  * A real qrun (store, services, HTTP) in this process, listening on a random loopback port, on the
  * deployment under test (test/helpers/deployment.ts): the embedded default, or PostgreSQL, Redis and
  * s3rver with QRUN_TEST_DEPLOYMENT=scale-out. Variables in `env` win over the deployment's.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-test-'));
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'qrun-test-'));
+  // qrun refuses a file root inside its data directory; one given in `env` belongs to the caller.
+  const ownFileRoot = env.QRUN_FILE_ROOT === undefined;
+  const fileRoot = env.QRUN_FILE_ROOT ?? mkdtempSync(path.join(tmpdir(), 'qrun-test-files-'));
   let deployment: Awaited<ReturnType<typeof deploymentEnv>> | undefined;
   const cleanup = async () => {
     try {
       await deployment?.cleanup();
     } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+      if (ownFileRoot) rmSync(fileRoot, { recursive: true, force: true });
     }
   };
   let qrun: Qrun | undefined;
@@ -71,6 +89,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     deployment = await deploymentEnv(dataDir, env);
     const config = loadConfig({
       QRUN_DATA_DIR: dataDir,
+      QRUN_FILE_ROOT: fileRoot,
       QRUN_PORT: '0',
       QRUN_LOG_LEVEL: 'silent',
       ...deployment.env,
@@ -106,6 +125,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   return {
     url,
     dataDir,
+    fileRoot,
     adminKey,
     partnerKey,
     qrun,

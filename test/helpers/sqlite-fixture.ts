@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteConnector } from '../../src/connectors/sqlite/sqlite-connector.js';
+import { EgressPolicy } from '../../src/net/egress-policy.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
 
 let root: string | undefined;
@@ -97,10 +98,15 @@ const valueCases: ValueCase[] = [
 export const sqliteFixture: EngineFixture = {
   type: 'sqlite',
   connector: sqliteConnector,
-  async setup() {
-    root = await mkdtemp(join(tmpdir(), 'qrun-sqlite-'));
+  async setup(fileDir) {
+    // A fresh directory (mkdtemp: mode 0700, like an organization's) stands for the organization's.
+    root = fileDir ?? (await mkdtemp(join(tmpdir(), 'qrun-sqlite-')));
     createDatabase(join(root, 'test.sqlite'));
-    return { config: { path: 'test.sqlite' }, context: { fileRoot: root } };
+    // Writable: the shared suites create and drop tables.
+    return {
+      config: { path: 'test.sqlite', read_only: false },
+      context: { fileDir: root, egress: new EgressPolicy() },
+    };
   },
   async teardown() {
     if (root) await rm(root, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * The Authenticator's principal cache, on the real metadata store: a repeat caller is answered from
- * memory, an identity change clears the cache, a cached principal never crosses schemes, and long
- * headers (Basic with a long ignored password) are not remembered.
+ * memory, an identity change clears the cache, a cached principal never crosses schemes, only the
+ * canonical spelling of a header is remembered (so varying the ignored Basic password cannot push
+ * other callers out), and a lookup in flight during a revocation caches nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,5 +122,59 @@ describe('Authenticator', () => {
       expect(await auth.authenticate(long)).toMatchObject({ kind: 'organization', organizationId: ORG });
     }
     expect(lookups - before).toBe(3);
+  });
+
+  it('keeps other callers cached while one varies the ignored Basic password', async () => {
+    // A small cache with a long life, so the count below depends on what is cached, not on the clock.
+    const auth = new Authenticator(keys, { max: 20, ttlMs: 10 * 60_000 });
+    const canonical = `Basic ${Buffer.from(`${orgKey}:`).toString('base64')}`;
+    await auth.authenticate(canonical);
+    const before = lookups;
+    // More variants than the cache holds: each is authenticated, none is remembered.
+    for (let i = 0; i < 50; i++) {
+      const variant = `Basic ${Buffer.from(`${orgKey}:${i}`).toString('base64')}`;
+      expect((await auth.authenticate(variant)).kind).toBe('organization');
+    }
+    expect(lookups - before).toBe(50);
+    await auth.authenticate(canonical);
+    expect(lookups - before).toBe(50);
+  });
+
+  it('does not cache what a lookup read before a revocation it overlapped', async () => {
+    const key = generateKey('organization');
+    const id = '00000000-0000-4000-8000-000000000023';
+    await keys.insert({
+      id,
+      kind: 'organization',
+      organization_id: ORG,
+      user_id: null,
+      key_hash: hashKey(key),
+      key_hint: keyHint(key),
+      created_at: NOW,
+      revoked_at: null,
+    });
+    const auth = new Authenticator(keys);
+    const header = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+    // Holds the store's answer until the revocation has happened.
+    const find = keys.findActiveByHash;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    keys.findActiveByHash = async (hash) => {
+      const found = await find(hash);
+      await gate;
+      return found;
+    };
+    try {
+      const inFlight = auth.authenticate(header);
+      await keys.revoke(id, NOW);
+      auth.forgetAll();
+      release();
+      // The lookup read the key while it was active, so this one request passes...
+      expect((await inFlight).kind).toBe('organization');
+    } finally {
+      keys.findActiveByHash = find;
+    }
+    // ...but nothing it read was remembered.
+    expect(await status(auth.authenticate(header))).toBe(401);
   });
 });

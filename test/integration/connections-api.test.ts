@@ -46,7 +46,11 @@ describe('connection types', () => {
       type: 'string',
     });
     expect(types.mysql.fields.find((f: { name: string }) => f.name === 'port').default).toBe(3306);
-    expect(types.sqlite.fields.map((f: { name: string }) => f.name)).toEqual(['path']);
+    expect(types.sqlite.fields.map((f: { name: string }) => f.name)).toEqual(['path', 'read_only']);
+    expect(types.duckdb.fields.find((f: { name: string }) => f.name === 'read_only')).toMatchObject({
+      type: 'boolean',
+      default: true,
+    });
   });
 });
 
@@ -169,26 +173,34 @@ describe('connections CRUD', () => {
     );
   });
 
-  it('file connections open only files under the file root', async () => {
-    const root = s.qrun.config.fileRoot;
+  it('file connections open only files in the organization’s own directory', async () => {
+    const me = await s.request('GET', '/api/me', { auth: admin() });
+    const orgDir = path.join(s.qrun.config.fileRoot, me.body.data.organization_id);
+    mkdirSync(orgDir, { recursive: true, mode: 0o700 });
     const Database = (await import('better-sqlite3')).default;
-    new Database(path.join(root, 'local.sqlite')).close();
+    new Database(path.join(orgDir, 'local.sqlite')).close();
     const ok = await s.request('POST', '/api/connections', {
       auth: admin(),
       body: { name: 'local', type: 'sqlite', configuration: { path: 'local.sqlite' } },
     });
-    expect(ok.status).toBe(200);
+    expect(ok.status, ok.text).toBe(200);
     expect(ok.body.data.status).toBe('healthy');
+    // Stored and shown as given, read-only by default.
+    expect(ok.body.data.configuration).toEqual({ path: 'local.sqlite', read_only: true });
+    const read = await s.request('GET', `/api/connections/${ok.body.data.id}`, { auth: admin() });
+    expect(read.body.data.configuration).toEqual({ path: 'local.sqlite', read_only: true });
 
-    const outside = path.join(s.dataDir, 'outside.sqlite');
+    // Directly under the file root is outside every organization's directory.
+    const outside = path.join(s.qrun.config.fileRoot, 'outside.sqlite');
     new Database(outside).close();
-    mkdirSync(path.join(root, 'sub'), { recursive: true });
-    symlinkSync(outside, path.join(root, 'sub', 'link.sqlite'));
-    writeFileSync(path.join(root, 'not-a-db.txt'), 'hello');
+    mkdirSync(path.join(orgDir, 'sub'), { recursive: true });
+    symlinkSync(outside, path.join(orgDir, 'sub', 'link.sqlite'));
+    writeFileSync(path.join(orgDir, 'not-a-db.txt'), 'hello');
     const before = await connectionCount();
     for (const [type, p] of [
       ['sqlite', '../outside.sqlite'],
       ['sqlite', outside],
+      ['sqlite', path.join(orgDir, 'local.sqlite')],
       ['sqlite', 'sub/link.sqlite'],
       ['sqlite', '/etc/passwd'],
       ['duckdb', '../outside.duckdb'],
@@ -198,7 +210,9 @@ describe('connections CRUD', () => {
         body: { name: 'evil', type, configuration: { path: p } },
       });
       expect(r.status, `${type} ${p}`).toBe(400);
+      expect(r.body.key).toBe('invalid_configuration');
       expect(r.body.message).toContain('configuration.path');
+      expect(r.text).not.toContain(s.qrun.config.fileRoot);
     }
     const mem = await s.request('POST', '/api/connections', {
       auth: admin(),

@@ -15,6 +15,7 @@ import { mysqlConnector } from '../../src/connectors/mysql/mysql-connector.js';
 import { postgresConnector } from '../../src/connectors/postgres/postgres-connector.js';
 import { getConnector, listConnectors } from '../../src/connectors/registry.js';
 import { AppError } from '../../src/core/errors.js';
+import { EgressPolicy } from '../../src/net/egress-policy.js';
 import type { EngineFixture } from '../helpers/engine-fixture.js';
 import { engineFixtures } from '../helpers/engines.js';
 
@@ -277,7 +278,8 @@ describe.each([
 
   it('fills the defaults', () => {
     const config = connector.validateConfig(validateConfigFields(connector.configFields, valid), {
-      fileRoot: '/nonexistent',
+      fileDir: '/nonexistent',
+      egress: new EgressPolicy(),
     });
     expect(config).toEqual({ ...valid, port, ssl: false });
   });
@@ -349,7 +351,7 @@ describe.each(REFUSED.filter((c) => enabled.has(c.type)).map((c) => [c.type, c] 
               sql,
               [],
               { signal: AbortSignal.timeout(10_000), batchSize: 10 },
-              { fileRoot: '/nonexistent' },
+              { fileDir: '/nonexistent', egress: new EgressPolicy() },
             );
             for await (const _batch of stream.rows) {
               // drain

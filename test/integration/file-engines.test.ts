@@ -92,7 +92,7 @@ describe.each([sqliteFixture, duckdbFixture])('$type basics', (fixture) => {
 
   it('test() fails with a DatabaseError on a file that is not a database', async () => {
     await writeFile(
-      join(db.context.fileRoot, 'junk.db'),
+      join(db.context.fileDir, 'junk.db'),
       'this is not a database file, just some text'.repeat(100),
     );
     await expect(fixture.connector.test({ path: 'junk.db' }, db.context)).rejects.toBeInstanceOf(
@@ -174,6 +174,19 @@ describe.each([sqliteFixture, duckdbFixture])('$type basics', (fixture) => {
     await expect(db.run('SELECT 1', [], 10, controller.signal)).rejects.toBeInstanceOf(QueryAbortedError);
   });
 
+  it('refuses at open an absolute path stored by an older qrun, saying to save the connection again', async () => {
+    const stored = { ...db.config, path: join(db.context.fileDir, String(db.config.path)) };
+    const attempt = fixture.connector.stream(
+      stored,
+      'SELECT 1',
+      [],
+      { signal: neverAborted(), batchSize: 1 },
+      db.context,
+    );
+    await expect(attempt).rejects.toBeInstanceOf(DatabaseError);
+    await expect(attempt).rejects.toThrow(/absolute paths are refused \(save the connection again/);
+  });
+
   it('refuses a configuration path outside the root at query time', async () => {
     await expect(
       fixture.connector.stream(
@@ -228,7 +241,7 @@ describe('sqlite worker process', () => {
   });
 
   it('keeps SQL away from files outside the root (ATTACH, VACUUM INTO)', async () => {
-    const target = join(db.context.fileRoot, '..', `qrun-escape-${process.pid}.sqlite`);
+    const target = join(db.context.fileDir, '..', `qrun-escape-${process.pid}.sqlite`);
     await expect(db.run(`ATTACH DATABASE '${target}' AS esc`)).rejects.toThrow(/too many attached/);
     await expect(db.run(`VACUUM INTO '${target}'`)).rejects.toThrow(/too many attached/);
   });
@@ -248,9 +261,9 @@ describe('duckdb specifics', () => {
   afterAll(() => duckdbFixture.teardown());
 
   it('reads files under the root but nothing outside it', async () => {
-    await writeFile(join(db.context.fileRoot, 'data.csv'), 'x,y\n1,a\n2,b\n');
+    await writeFile(join(db.context.fileDir, 'data.csv'), 'x,y\n1,a\n2,b\n');
     const inside = await db.rows(
-      `SELECT x, y FROM read_csv('${join(db.context.fileRoot, 'data.csv')}') ORDER BY x`,
+      `SELECT x, y FROM read_csv('${join(db.context.fileDir, 'data.csv')}') ORDER BY x`,
     );
     expect(inside).toEqual([
       [1n, 'a'],
@@ -266,6 +279,30 @@ describe('duckdb specifics', () => {
     const streams = await Promise.all([1, 2, 3].map(() => db.run('SELECT sum(v) AS s FROM shared_t')));
     const results = await Promise.all(streams.map(async (s) => (await collect(s)).flat()));
     expect(results).toEqual([[[45n]], [[45n]], [[45n]]]);
+  });
+
+  it('opens a file read-only or read-write, never both at once: the other mode waits its turn', async () => {
+    const readOnly = { ...db.config, read_only: true };
+    const open = (config: Record<string, unknown>, sql: string, signal = neverAborted()) =>
+      duckdbFixture.connector.stream(config, sql, [], { signal, batchSize: 10 }, db.context);
+    // Not yet drained, so its read-only instance stays open.
+    const held = await open(readOnly, 'SELECT range AS v FROM range(100)');
+    let written = false;
+    const write = (async () => collect(await db.run('CREATE TABLE after_ro AS SELECT 1 AS x')))().then(
+      () => (written = true),
+    );
+    // A waiting stream can still be stopped.
+    const controller = new AbortController();
+    const stopped = open(db.config, 'SELECT 1', controller.signal);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(written).toBe(false);
+    controller.abort('stop');
+    await expect(stopped).rejects.toBeInstanceOf(QueryAbortedError);
+    expect((await collect(held)).flat()).toHaveLength(100);
+    await write;
+    expect(written).toBe(true);
+    await expect(open(readOnly, 'INSERT INTO after_ro VALUES (2)')).rejects.toThrow(/read-only/);
+    expect((await collect(await open(readOnly, 'SELECT x FROM after_ro'))).flat()).toEqual([[1]]);
   });
 
   it('opens :memory: as a fresh database each time', async () => {

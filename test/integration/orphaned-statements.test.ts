@@ -27,17 +27,19 @@ const CONFIG = {
 const CONNECTOR = fileURLToPath(
   new URL('../../src/connectors/postgres/postgres-connector.ts', import.meta.url),
 );
+const EGRESS = fileURLToPath(new URL('../../src/net/egress-policy.ts', import.meta.url));
 const PROJECT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Streams QRUN_SQL through the connector and waits for its rows; the parent kills it long before. */
 const CHILD = `
 import { postgresConnector } from ${JSON.stringify(CONNECTOR)};
+import { EgressPolicy } from ${JSON.stringify(EGRESS)};
 const stream = await postgresConnector.stream(
   JSON.parse(process.env.QRUN_CONFIG),
   process.env.QRUN_SQL,
   [],
   { signal: new AbortController().signal, batchSize: 10 },
-  { fileRoot: '/nonexistent' },
+  { fileDir: '/nonexistent', egress: new EgressPolicy() },
 );
 for await (const batch of stream.rows) console.log(JSON.stringify(batch));
 `;
@@ -134,12 +136,13 @@ const SQLITE_CONNECTOR = fileURLToPath(
 /** Streams QRUN_SQL from the SQLite file QRUN_DB under QRUN_ROOT. */
 const SQLITE_CHILD = `
 import { sqliteConnector } from ${JSON.stringify(SQLITE_CONNECTOR)};
+import { EgressPolicy } from ${JSON.stringify(EGRESS)};
 const stream = await sqliteConnector.stream(
   { path: process.env.QRUN_DB },
   process.env.QRUN_SQL,
   [],
   { signal: new AbortController().signal, batchSize: 10 },
-  { fileRoot: process.env.QRUN_ROOT },
+  { fileDir: process.env.QRUN_ROOT, egress: new EgressPolicy() },
 );
 for await (const batch of stream.rows) console.log(JSON.stringify(batch));
 `;

@@ -5,6 +5,7 @@
  * parameters, cancel, timeout and max_rows.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -800,13 +801,17 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
   const bigQuery = `SELECT ${engine.bigColumns.join(', ')} FROM qrun_big ORDER BY id`;
 
   beforeAll(async () => {
-    const { config, context } = await fixture.setup();
-    direct = await engine.direct(config, context.fileRoot);
+    server = await startTestServer({ QRUN_PAGE_ROWS: String(PAGE_ROWS) });
+    // File engines keep their database in the organization's own directory of the server.
+    let fileDir: string | undefined;
+    if (fixture.connector.capabilities.fileBased) {
+      const me = await get('/api/me');
+      fileDir = path.join(server.fileRoot, me.body.data.organization_id as string);
+      await mkdir(fileDir, { mode: 0o700 });
+    }
+    const { config, context } = await fixture.setup(fileDir);
+    direct = await engine.direct(config, context.fileDir);
     for (const sql of [...engine.createBig, ...(engine.values.setup ?? [])]) await direct.exec(sql);
-    server = await startTestServer({
-      QRUN_PAGE_ROWS: String(PAGE_ROWS),
-      ...(fixture.connector.capabilities.fileBased ? { QRUN_FILE_ROOT: context.fileRoot } : {}),
-    });
     // Counts page writes, so the mid-stream failure test knows there were pages to delete.
     const store = server.qrun.results;
     const putPage = store.putPage.bind(store);

@@ -114,6 +114,16 @@ describe('RedisTaskEvents', () => {
     expect(await within(heard2.called)).toEqual([task]);
   });
 
+  it('tells every instance that keys or users changed', async () => {
+    const [api1, api2, api3] = [await events(), await events(), await events()];
+    const heard2 = nextCall<[]>();
+    const heard3 = nextCall<[]>();
+    api2.onIdentityChanged(heard2.listener);
+    api3.onIdentityChanged(heard3.listener);
+    await api1.publishIdentityChanged();
+    await within(Promise.all([heard2.called, heard3.called]));
+  });
+
   it('stops calling a listener once it is unsubscribed', async () => {
     const [api, worker] = [await events(), await events()];
     const task = randomUUID();

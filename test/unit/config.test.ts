@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDeployment, ConfigError, loadConfig } from '../../src/config/config.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
+const PARTNER_KEY = `qrun_p_${Buffer.alloc(32, 9).toString('base64url')}`;
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -58,6 +59,7 @@ describe('checkDeployment', () => {
     QRUN_DATABASE_URL: 'postgres://db/qrun',
     QRUN_REDIS_URL: 'redis://redis:6379',
     QRUN_SECRET_KEY: KEY,
+    QRUN_PARTNER_KEY: PARTNER_KEY,
   };
 
   it('accepts the embedded default for qrun start', () => {
@@ -82,5 +84,62 @@ describe('checkDeployment', () => {
       expect(err.variable).toBe(variable);
       expect(err.message).toMatch(why);
     }
+  });
+
+  it('refuses qrun api without a configured partner key (every api process must accept the same one)', () => {
+    const env = { ...scaleOut, QRUN_PARTNER_KEY: undefined };
+    const err = configError(() => checkDeployment(loadConfig(env), 'api'));
+    expect(err.variable).toBe('QRUN_PARTNER_KEY');
+    expect(err.message).toMatch(/revokes the old one/);
+    // Workers never accept API keys, so they need none.
+    expect(() => checkDeployment(loadConfig(env), 'worker')).not.toThrow();
+  });
+
+  it.each(['secret', `qrun_u_${Buffer.alloc(32).toString('base64url')}`, `${PARTNER_KEY}x`])(
+    'refuses a partner key that is not one (%s)',
+    (value) => {
+      expect(configError(() => loadConfig({ QRUN_PARTNER_KEY: value })).variable).toBe('QRUN_PARTNER_KEY');
+    },
+  );
+});
+
+describe('QRUN_FILE_ROOT and QRUN_DATA_DIR', () => {
+  it('default to ./data and ./files, side by side in the working directory', () => {
+    const c = loadConfig({});
+    expect(c.dataDir).toBe(path.resolve('data'));
+    expect(c.fileRoot).toBe(path.resolve('files'));
+  });
+
+  it('accepts two separate directories, even with a shared prefix in their names', () => {
+    const c = loadConfig({ QRUN_DATA_DIR: '/srv/qrun', QRUN_FILE_ROOT: '/srv/qrun-files' });
+    expect(c.fileRoot).toBe('/srv/qrun-files');
+  });
+
+  it.each([
+    ['the same directory', '/srv/qrun', '/srv/qrun'],
+    ['the file root inside the data directory', '/srv/qrun', '/srv/qrun/files'],
+    ['the data directory inside the file root', '/srv/files/data', '/srv/files'],
+    ['the old default, files inside data', undefined, './data/files'],
+  ])('refuse to start with %s, in one line naming QRUN_FILE_ROOT', (_, dataDir, fileRoot) => {
+    const err = configError(() => loadConfig({ QRUN_DATA_DIR: dataDir, QRUN_FILE_ROOT: fileRoot }));
+    expect(err.variable).toBe('QRUN_FILE_ROOT');
+    expect(err.message).toMatch(
+      /^QRUN_FILE_ROOT: the file root .* and the data directory QRUN_DATA_DIR .* overlap/,
+    );
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('see through a symlink that makes them overlap', () => {
+    const base = realpathSync(mkdtempSync(path.join(tmpdir(), 'qrun-config-')));
+    mkdirSync(path.join(base, 'data'));
+    symlinkSync(path.join(base, 'data'), path.join(base, 'alias'));
+    const err = configError(() =>
+      loadConfig({
+        QRUN_DATA_DIR: path.join(base, 'data'),
+        QRUN_FILE_ROOT: path.join(base, 'alias', 'files'),
+      }),
+    );
+    expect(err.variable).toBe('QRUN_FILE_ROOT');
+    rmSync(base, { recursive: true, force: true });
   });
 });

@@ -25,18 +25,28 @@ import {
   type ParameterValue,
   type QueryStream,
 } from '../connector.js';
-import { checkedAtOpen, configuredPath, resolveUnderRoot } from '../file-path.js';
+import {
+  READ_ONLY_FIELD,
+  checkedAtOpen,
+  configuredPath,
+  isReadOnly,
+  organizationDir,
+  resolveUnderRoot,
+} from '../file-path.js';
 import { cellConverter, duckdbTypeName, type CellConverter } from './duckdb-values.js';
 
 const MEMORY = ':memory:';
 
 /**
- * Set when an instance opens. Extensions are never downloaded or loaded from disk at run time.
- * (File access is limited in `lockDown`, because allowed_directories can only be set by SQL.)
+ * Set when an instance opens. Extensions are never downloaded or loaded from disk at run time, and
+ * no secret is ever written to disk (`~/.duckdb/stored_secrets`). File access is limited in
+ * `lockDown`, because allowed_directories can only be set by SQL.
  */
 const INSTANCE_OPTIONS: Record<string, string> = {
   autoinstall_known_extensions: 'false',
   autoload_known_extensions: 'false',
+  allow_community_extensions: 'false',
+  allow_persistent_secrets: 'false',
 };
 
 /**
@@ -47,17 +57,26 @@ const INSTANCE_OPTIONS: Record<string, string> = {
 const MEMORY_LIMIT = '1GB';
 
 /**
- * SQL may read or write files (read_csv, COPY … TO, ATTACH) only under the file root, and can
- * change no setting afterwards. DuckDB checks allowed_directories by path prefix, so a symlink the
- * operator placed inside the root can still lead outside it. DuckDB always allows its own
- * temp_directory, so spilling keeps working under these restrictions.
+ * SQL may read or write files (read_csv, glob, COPY … TO, ATTACH) only in the organization's own
+ * directory, and can change no setting afterwards (allowed_directories, enable_external_access, …).
+ * DuckDB refuses paths with `..` and checks the rest by prefix (`dir` ends with a separator, so
+ * `<dir>-other/` does not match); it follows a symlink inside the directory, which only someone with
+ * a shell could plant there (docs/OPERATIONS.md). DuckDB always allows its own temp_directory (the
+ * instance's private spill directory), so spilling keeps working without listing it.
  */
-async function lockDown(connection: DuckDBConnection, fileRoot: string): Promise<void> {
-  const root = realpathSync(fileRoot);
-  const dir = (root.endsWith(sep) ? root : root + sep).replaceAll("'", "''");
-  await connection.run(`SET allowed_directories = ['${dir}']`);
+async function lockDown(connection: DuckDBConnection, dir: string): Promise<void> {
+  const prefix = (dir.endsWith(sep) ? dir : dir + sep).replaceAll("'", "''");
+  await connection.run(`SET allowed_directories = ['${prefix}']`);
   await connection.run('SET enable_external_access = false');
   await connection.run('SET lock_configuration = true');
+}
+
+/** What one stream opens: the database (`:memory:` or a file's absolute path), for whom, and how. */
+interface Target {
+  path: string;
+  /** The organization's directory (real path): the only one the session may reach. */
+  dir: string;
+  readOnly: boolean;
 }
 
 /** An open instance with its private spill directory; `close` removes both. */
@@ -71,26 +90,42 @@ interface Lease {
   release(): void;
 }
 
+interface SharedInstance {
+  readOnly: boolean;
+  opening: Promise<OpenInstance>;
+  users: number;
+  /** No new stream joins: the last user is gone, or a stream waits to open the file the other way. */
+  draining: boolean;
+  /** Resolves once the instance is closed and no longer in `shared`. */
+  closed: Promise<void>;
+  markClosed(): void;
+}
+
 /**
  * One open instance per database file, shared by concurrent streams and closed when the last one
  * ends: two instances on one file in one process could corrupt it, and an instance left to the
  * garbage collector (DuckDB's own instance cache) would keep the file locked for an unknown time.
- * `:memory:` gets a fresh, private instance per stream.
+ * Keyed by the organization's directory and the file's path, so an instance locked down for one
+ * organization never serves another. A stream that needs the other access mode (read-only vs
+ * read-write) waits until the open instance has closed. `:memory:` gets a fresh, private instance
+ * per stream.
  */
-const shared = new Map<string, { opening: Promise<OpenInstance>; users: number }>();
+const shared = new Map<string, SharedInstance>();
 
 /**
- * Opens `path` with the memory limit and a fresh temp directory under os.tmpdir() (not DuckDB's
+ * Opens the target with the memory limit and a fresh temp directory under os.tmpdir() (not DuckDB's
  * default `<file>.tmp` beside the database, or `.tmp` in the working directory for `:memory:`),
- * both set before the configuration is locked.
+ * both set before the configuration is locked. A read-only file opens with access_mode READ_ONLY;
+ * DuckDB cannot open `:memory:` that way (it is private to the stream anyway).
  */
-async function openInstance(path: string, fileRoot: string): Promise<OpenInstance> {
+async function openInstance(target: Target): Promise<OpenInstance> {
   const spill = realpathSync(await mkdtemp(join(tmpdir(), 'qrun-duckdb-spill-')));
   const removeSpill = () => void rm(spill, { recursive: true, force: true }).catch(() => undefined);
   let instance: DuckDBInstance;
   try {
-    instance = await DuckDBInstance.create(path, {
+    instance = await DuckDBInstance.create(target.path, {
       ...INSTANCE_OPTIONS,
+      ...(target.readOnly && target.path !== MEMORY ? { access_mode: 'READ_ONLY' } : {}),
       memory_limit: MEMORY_LIMIT,
       temp_directory: spill,
     });
@@ -108,7 +143,7 @@ async function openInstance(path: string, fileRoot: string): Promise<OpenInstanc
   try {
     const connection = await instance.connect();
     try {
-      await lockDown(connection, fileRoot);
+      await lockDown(connection, target.dir);
     } finally {
       connection.closeSync();
     }
@@ -119,15 +154,44 @@ async function openInstance(path: string, fileRoot: string): Promise<OpenInstanc
   return { instance, close };
 }
 
-async function lease(path: string, fileRoot: string): Promise<Lease> {
-  if (path === MEMORY) {
-    const opened = await openInstance(path, fileRoot);
+/** Waits for `promise`, or throws QueryAbortedError as soon as the signal fires. */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new QueryAbortedError(signal.reason));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new QueryAbortedError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+async function lease(target: Target, signal: AbortSignal): Promise<Lease> {
+  if (target.path === MEMORY) {
+    const opened = await openInstance(target);
     return { instance: opened.instance, release: () => opened.close() };
   }
-  let entry = shared.get(path);
+  const key = `${target.dir}\0${target.path}`;
+  let entry = shared.get(key);
+  while (entry && (entry.draining || entry.readOnly !== target.readOnly)) {
+    // Let the open instance finish; streams that want it as it is wait too, so this one gets its turn.
+    entry.draining = true;
+    await untilAborted(entry.closed, signal);
+    entry = shared.get(key);
+  }
   if (!entry) {
-    entry = { opening: openInstance(path, fileRoot), users: 0 };
-    shared.set(path, entry);
+    let markClosed = () => {};
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
+    entry = {
+      readOnly: target.readOnly,
+      opening: openInstance(target),
+      users: 0,
+      draining: false,
+      closed,
+      markClosed,
+    };
+    shared.set(key, entry);
   }
   const current = entry;
   current.users++;
@@ -136,14 +200,20 @@ async function lease(path: string, fileRoot: string): Promise<Lease> {
     if (released) return;
     released = true;
     if (--current.users > 0) return;
-    if (shared.get(path) === current) shared.delete(path);
-    current.opening.then((o) => o.close()).catch(() => undefined);
+    current.draining = true;
+    current.opening
+      .then((o) => o.close())
+      .catch(() => undefined)
+      .finally(() => {
+        if (shared.get(key) === current) shared.delete(key);
+        current.markClosed();
+      });
   };
   try {
     return { instance: (await current.opening).instance, release };
   } catch (error) {
-    // Opening failed: forget it so the next stream tries again.
-    if (shared.get(path) === current) shared.delete(path);
+    // Opening failed: the last user's release forgets it, so the next stream tries again.
+    current.draining = true;
     release();
     throw error;
   }
@@ -270,6 +340,42 @@ function finished(names: readonly string[], result: DuckDBResult, rowCount: numb
 }
 
 /**
+ * Statements that write files or open other database files, refused on a read-only connection. An
+ * access_mode READ_ONLY instance still runs them (COPY … TO and EXPORT write wherever
+ * allowed_directories permits, ATTACH … (READ_WRITE) opens another file for writing), and a
+ * `:memory:` database cannot be opened read-only at all. COPY is refused in both directions: the
+ * statement type does not tell them apart, and read_csv() and friends read files without it.
+ */
+const WRITES_FILES: ReadonlySet<StatementType> = new Set([
+  StatementType.COPY,
+  StatementType.EXPORT,
+  StatementType.ATTACH,
+  StatementType.COPY_DATABASE,
+]);
+
+const READ_ONLY_REFUSAL =
+  'This connection is read-only: COPY, EXPORT DATABASE, ATTACH and COPY FROM DATABASE are refused. ' +
+  'Read files with read_csv(), read_parquet() and the like, or save the connection with "read_only": false ' +
+  'to write inside the organization’s file directory.';
+
+/** The first word of `sql`, upper-cased, after white space and comments. */
+function leadingKeyword(sql: string): string {
+  let rest = sql;
+  for (;;) {
+    const trimmed = rest.trimStart();
+    if (trimmed.startsWith('--')) {
+      const end = trimmed.indexOf('\n');
+      rest = end < 0 ? '' : trimmed.slice(end + 1);
+    } else if (trimmed.startsWith('/*')) {
+      const end = trimmed.indexOf('*/', 2);
+      rest = end < 0 ? '' : trimmed.slice(end + 2);
+    } else {
+      return (/^[A-Za-z_]+/.exec(trimmed)?.[0] ?? '').toUpperCase();
+    }
+  }
+}
+
+/**
  * Runs the one statement of `sql` to completion before any row is read, because DuckDB reports an
  * error that happens while a streamed result is being fetched as a normal end: fetchChunk() returns
  * an empty chunk, and duckdb_result_error, the only way to its message, is not in the bindings.
@@ -285,14 +391,18 @@ async function runStatement(
   session: DuckSession,
   sql: string,
   parameters: readonly ParameterValue[],
+  readOnly: boolean,
 ): Promise<Finished | undefined> {
   return session.call(async (connection) => {
     const statements = await extractStatements(connection, sql);
     if (statements.count === 0) throw new DatabaseError('The query contains no SQL statement.');
     // Like the other engines: one statement per query, so nothing runs before the one streamed.
     if (statements.count > 1) throw new DatabaseError('The query must contain exactly one SQL statement.');
+    // DuckDB creates EXPORT DATABASE's directory while preparing it, before its type is known.
+    if (readOnly && leadingKeyword(sql) === 'EXPORT') throw new DatabaseError(READ_ONLY_REFUSAL);
     const prepared = await statements.prepare(0);
     try {
+      if (readOnly && WRITES_FILES.has(prepared.statementType)) throw new DatabaseError(READ_ONLY_REFUSAL);
       bindParameters(prepared, parameters);
       if (prepared.statementType === StatementType.SELECT) {
         const spooled = await spool(session, connection, sql, parameters, prepared);
@@ -415,9 +525,17 @@ async function* batches(
   }
 }
 
-function resolvePath(config: Record<string, unknown>, context: ConnectorContext): string {
+/**
+ * The organization's directory, checked (and created on first use), and the database in it:
+ * `:memory:` or the absolute path of a file given relative to that directory.
+ */
+function resolveTarget(config: Record<string, unknown>, context: ConnectorContext): Target {
   const path = configuredPath(config);
-  return path.trim() === MEMORY ? MEMORY : resolveUnderRoot(path, context.fileRoot, 'path');
+  return {
+    path: path.trim() === MEMORY ? MEMORY : resolveUnderRoot(path, context.fileDir, 'path'),
+    dir: organizationDir(context.fileDir),
+    readOnly: isReadOnly(config),
+  };
 }
 
 export const duckdbConnector: Connector = {
@@ -436,12 +554,17 @@ export const duckdbConnector: Connector = {
       required: true,
       secret: false,
       description:
-        'Path of an existing DuckDB database file, relative to the server’s file root (QRUN_FILE_ROOT); it must lie under that root. `:memory:` opens a new, empty in-memory database for each query.',
+        'Path of an existing DuckDB database file, relative to the organization’s file directory on the server ($QRUN_FILE_ROOT/<organization id>); absolute paths, `..` and symbolic links are refused. `:memory:` opens a new, empty in-memory database for each query. SQL reaches files in that directory only.',
     },
+    READ_ONLY_FIELD,
   ],
 
   validateConfig(config, context) {
-    return { ...config, path: resolvePath(config, context) };
+    // Refuses a path that does not lead to a file in the organization's directory. The path is kept
+    // as the client gave it and resolved again at every open.
+    const path = configuredPath(config);
+    if (path.trim() !== MEMORY) resolveUnderRoot(path, context.fileDir, 'path');
+    return config;
   },
 
   async test(config, context) {
@@ -458,18 +581,18 @@ export const duckdbConnector: Connector = {
   },
 
   async stream(config, sql, parameters, options, context): Promise<QueryStream> {
-    const path = checkedAtOpen(() => resolvePath(config, context));
+    const target = checkedAtOpen(() => resolveTarget(config, context));
     if (options.signal.aborted) throw new QueryAbortedError(options.signal.reason);
     let opened: Lease;
     try {
-      opened = await lease(path, context.fileRoot);
+      opened = await lease(target, options.signal);
     } catch (error) {
       throw toDatabaseError(error);
     }
     const session = new DuckSession(opened, options.signal);
     let statement: Finished | undefined;
     try {
-      statement = await runStatement(session, sql, parameters);
+      statement = await runStatement(session, sql, parameters, target.readOnly);
     } catch (error) {
       session.close();
       throw error;

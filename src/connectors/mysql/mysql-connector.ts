@@ -1,4 +1,5 @@
 import type { Connector } from '../connector.js';
+import { destinationForTest, validateNetworkConfig } from '../egress.js';
 import { networkConfigFields } from '../network-config.js';
 import {
   endMysqlConnection,
@@ -26,12 +27,14 @@ export const mysqlConnector: Connector = {
   configFields,
 
   // The generic validation already checked types, required fields and defaults.
-  validateConfig: (config) => config,
+  validateConfig: validateNetworkConfig,
 
-  async test(config) {
+  async test(config, context) {
     const mysqlConfig = config as unknown as MysqlConfig;
+    // Before any socket: a refusal is the caller's 400 host_not_allowed.
+    const destination = await destinationForTest(mysqlConfig, context);
     try {
-      const connection = await openMysqlConnection(mysqlConfig);
+      const connection = await openMysqlConnection(mysqlConfig, destination);
       try {
         await runSql(connection, 'SELECT 1');
       } finally {
@@ -42,6 +45,13 @@ export const mysqlConnector: Connector = {
     }
   },
 
-  stream: (config, sql, parameters, options) =>
-    streamMysql(config as unknown as MysqlConfig, sql, parameters, options.signal, options.batchSize),
+  stream: (config, sql, parameters, options, context) =>
+    streamMysql(
+      config as unknown as MysqlConfig,
+      sql,
+      parameters,
+      options.signal,
+      options.batchSize,
+      context,
+    ),
 };

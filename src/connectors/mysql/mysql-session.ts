@@ -1,5 +1,12 @@
 import mysql from 'mysql2';
 import type { Connection, ConnectionOptions } from 'mysql2';
+import {
+  checkedSocket,
+  isUnreachable,
+  unreachableMessage,
+  type CheckedSocket,
+} from '../../net/checked-socket.js';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { scrubMessage } from '../config-fields.js';
 import { DatabaseError, QueryAbortedError } from '../connector.js';
 import type { NetworkConfig } from '../network-config.js';
@@ -22,14 +29,26 @@ const SIDE_TIMEOUT_MS = 5_000;
  */
 const SESSION_SQL = "SET time_zone = '+00:00', net_write_timeout = 3600";
 
-function connectionOptions(config: MysqlConfig, timeoutMs: number): ConnectionOptions {
+/**
+ * `stream` is an already dialling socket to the destination's checked addresses: mysql2 then opens
+ * no socket of its own (no DNS lookup, and `socketPath` is never read; it is never set either).
+ * `host` stays the host name the user gave: mysql2 uses it as the TLS `servername`, and
+ * `verifyIdentity` makes it check the certificate against that name (without it, mysql2 verifies the
+ * chain only), never against the address dialled.
+ */
+function connectionOptions(
+  config: MysqlConfig,
+  connection: CheckedSocket,
+  timeoutMs: number,
+): ConnectionOptions {
   return {
     host: config.hostname,
     port: config.port,
+    stream: connection.socket,
     database: config.database,
     user: config.username,
     password: config.password ?? '',
-    ssl: config.ssl ? { rejectUnauthorized: true } : undefined,
+    ssl: config.ssl ? { rejectUnauthorized: true, verifyIdentity: true } : undefined,
     connectTimeout: timeoutMs,
     charset: 'utf8mb4',
     timezone: 'Z',
@@ -45,18 +64,34 @@ function connectionOptions(config: MysqlConfig, timeoutMs: number): ConnectionOp
   };
 }
 
-/** A connected connection with the qrun session settings; destroyed again if anything fails. */
+/**
+ * A connected connection with the qrun session settings, on a socket to `destination` (checked by the
+ * egress policy); destroyed again if anything fails. A TCP-level failure (refused, unreachable, timed
+ * out) becomes one DatabaseError that does not say which (see unreachableMessage).
+ */
 export async function openMysqlConnection(
   config: MysqlConfig,
+  destination: CheckedDestination,
   timeoutMs = CONNECT_TIMEOUT_MS,
 ): Promise<Connection> {
-  const connection = mysql.createConnection(connectionOptions(config, timeoutMs));
+  const checked = checkedSocket(destination);
+  checked.socket.setNoDelay(true);
+  checked.socket.setKeepAlive(true);
+  checked.socket.connect(destination.port, destination.hostname);
+  const connection = mysql.createConnection(connectionOptions(config, checked, timeoutMs));
   // Fatal errors also reach the pending command; without a listener an idle one would crash the process.
   connection.on('error', () => undefined);
   try {
-    await new Promise<void>((resolve, reject) =>
-      connection.connect((err) => (err ? reject(err) : resolve())),
-    );
+    try {
+      await new Promise<void>((resolve, reject) =>
+        connection.connect((err) => (err ? reject(err) : resolve())),
+      );
+    } catch (err) {
+      if (isUnreachable(err, checked)) {
+        throw new DatabaseError(unreachableMessage(destination), 'unreachable', { cause: err });
+      }
+      throw err;
+    }
     await runSql(connection, SESSION_SQL);
     return connection;
   } catch (err) {
@@ -87,9 +122,16 @@ export function endMysqlConnection(connection: Connection): Promise<void> {
   });
 }
 
-/** Stops the statement running on `threadId` from a short-lived second connection. */
-export async function killMysqlQuery(config: MysqlConfig, threadId: number): Promise<void> {
-  const side = await openMysqlConnection(config, SIDE_TIMEOUT_MS);
+/**
+ * Stops the statement running on `threadId` from a short-lived second connection to the same checked
+ * destination as the statement's own (the same server; no new lookup).
+ */
+export async function killMysqlQuery(
+  config: MysqlConfig,
+  destination: CheckedDestination,
+  threadId: number,
+): Promise<void> {
+  const side = await openMysqlConnection(config, destination, SIDE_TIMEOUT_MS);
   try {
     // threadId is the server's own integer, never user text.
     await runSql(side, `KILL QUERY ${Math.trunc(threadId)}`);

@@ -1,6 +1,8 @@
 import type { Connection, FieldPacket, QueryOptions, TypeCast } from 'mysql2';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { QueryAbortedError } from '../connector.js';
-import type { CellValue, ParameterValue, QueryStream } from '../connector.js';
+import type { CellValue, ConnectorContext, ParameterValue, QueryStream } from '../connector.js';
+import { destinationForQuery } from '../egress.js';
 import {
   endMysqlConnection,
   killMysqlQuery,
@@ -33,6 +35,8 @@ class MysqlRun {
 
   constructor(
     private readonly config: MysqlConfig,
+    /** Checked once per statement; the KILL QUERY side connection reaches the same addresses. */
+    private readonly destination: CheckedDestination,
     private readonly signal: AbortSignal,
     private readonly size: number,
   ) {
@@ -40,7 +44,7 @@ class MysqlRun {
   }
 
   async connect(): Promise<Connection> {
-    const opening = openMysqlConnection(this.config);
+    const opening = openMysqlConnection(this.config, this.destination);
     // Destroys a connection that finishes opening after an abort.
     opening.then(
       (c) => {
@@ -132,7 +136,7 @@ class MysqlRun {
       const connection = this.connection;
       if (!connection) return;
       if ((kill || !this.ended) && connection.threadId) {
-        await killMysqlQuery(this.config, connection.threadId).catch(() => undefined);
+        await killMysqlQuery(this.config, this.destination, connection.threadId).catch(() => undefined);
         connection.destroy();
         return;
       }
@@ -150,11 +154,18 @@ export async function streamMysql(
   parameters: readonly ParameterValue[],
   signal: AbortSignal,
   batchSize: number,
+  context: ConnectorContext,
 ): Promise<QueryStream> {
   if (signal.aborted) throw new QueryAbortedError(signal.reason);
   // A hint: anything unusable falls back to a sensible batch.
   const size = Number.isFinite(batchSize) && batchSize >= 1 ? Math.floor(batchSize) : 1000;
-  const run = new MysqlRun(config, signal, size);
+  let destination: CheckedDestination;
+  try {
+    destination = await raceAbort(destinationForQuery(config, context), signal);
+  } catch (err) {
+    throw toMysqlError(err, config, signal);
+  }
+  const run = new MysqlRun(config, destination, signal, size);
   try {
     const connection = await run.connect();
     await run.start(connection, sql, parameters);

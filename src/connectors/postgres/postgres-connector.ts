@@ -1,4 +1,5 @@
 import type { Connector } from '../connector.js';
+import { destinationForTest, validateNetworkConfig } from '../egress.js';
 import { networkConfigFields } from '../network-config.js';
 import { endPgClient, openPgClient, toPgError, type PgConfig } from './postgres-session.js';
 import { streamPostgres } from './postgres-stream.js';
@@ -20,12 +21,14 @@ export const postgresConnector: Connector = {
   configFields,
 
   // The generic validation already checked types, required fields and defaults.
-  validateConfig: (config) => config,
+  validateConfig: validateNetworkConfig,
 
-  async test(config) {
+  async test(config, context) {
     const pgConfig = config as unknown as PgConfig;
+    // Before any socket: a refusal is the caller's 400 host_not_allowed.
+    const destination = await destinationForTest(pgConfig, context);
     try {
-      const client = await openPgClient(pgConfig);
+      const client = await openPgClient(pgConfig, destination);
       try {
         await client.query('SELECT 1');
       } finally {
@@ -36,6 +39,13 @@ export const postgresConnector: Connector = {
     }
   },
 
-  stream: (config, sql, parameters, options) =>
-    streamPostgres(config as unknown as PgConfig, sql, parameters, options.signal, options.batchSize),
+  stream: (config, sql, parameters, options, context) =>
+    streamPostgres(
+      config as unknown as PgConfig,
+      sql,
+      parameters,
+      options.signal,
+      options.batchSize,
+      context,
+    ),
 };

@@ -1,5 +1,8 @@
+import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig } from 'pg';
+import { checkedSocket, isUnreachable, unreachableMessage } from '../../net/checked-socket.js';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { scrubMessage } from '../config-fields.js';
 import { DatabaseError, QueryAbortedError } from '../connector.js';
 import type { NetworkConfig } from '../network-config.js';
@@ -35,7 +38,15 @@ const CONNECTION_CHECK_SQL =
   "SELECT set_config('client_connection_check_interval', '5s', false)" +
   " WHERE current_setting('server_version_num')::int >= 140000";
 
-function clientConfig(config: PgConfig, timeoutMs: number): ClientConfig {
+/**
+ * `stream` is a socket that can only dial the destination's checked addresses (the egress policy
+ * already resolved and judged them). `host` stays the host name the user gave: pg passes it to
+ * tls.connect as `servername` (for names; RFC 6066 forbids IPs there) and as `host`, so with ssl on
+ * the certificate is still verified against that name, never against the address dialled. pg would
+ * read a host starting with `/` as a Unix socket directory; validation refuses those, and the
+ * checked socket refuses to connect to a path anyway.
+ */
+function clientConfig(config: PgConfig, stream: () => Duplex): ClientConfig {
   const password = config.password ?? '';
   return {
     host: config.hostname,
@@ -46,27 +57,50 @@ function clientConfig(config: PgConfig, timeoutMs: number): ClientConfig {
     password: () => password,
     ssl: config.ssl ? { rejectUnauthorized: true } : false,
     application_name: 'qrun',
-    connectionTimeoutMillis: timeoutMs,
     keepAlive: true,
     types: RAW_TYPES,
+    stream,
   };
 }
 
-/** A connected client with the qrun session settings; closed again if anything fails. */
-export async function openPgClient(config: PgConfig, timeoutMs = CONNECT_TIMEOUT_MS): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(config, timeoutMs));
+/**
+ * A connected client with the qrun session settings, on a socket to `destination` (checked by the
+ * egress policy); closed again if anything fails. A TCP-level failure (refused, unreachable, timed
+ * out) becomes one DatabaseError that does not say which (see unreachableMessage).
+ */
+export async function openPgClient(
+  config: PgConfig,
+  destination: CheckedDestination,
+  timeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<pg.Client> {
+  const connection = checkedSocket(destination);
+  const client = new pg.Client(clientConfig(config, () => connection.socket));
   // Socket errors also reach the pending query; without a listener an idle one would crash the process.
   client.on('error', () => undefined);
+  // Our own deadline instead of pg's connectionTimeoutMillis, whose error has no code: a timeout must
+  // read as ETIMEDOUT to be reported like any other unreachable destination.
+  const deadline = setTimeout(() => connection.socket.destroy(connectTimeout()), timeoutMs);
   try {
-    await client.connect();
+    try {
+      await client.connect();
+    } finally {
+      clearTimeout(deadline);
+    }
     // One round trip for both (it counts against a distant server). A refused check fails the whole
     // batch, which PostgreSQL runs as one transaction, so the settings are then made alone.
     await client.query(`${SESSION_SQL}; ${CONNECTION_CHECK_SQL}`).catch(() => client.query(SESSION_SQL));
     return client;
   } catch (err) {
     await endPgClient(client);
+    if (isUnreachable(err, connection)) {
+      throw new DatabaseError(unreachableMessage(destination), 'unreachable', { cause: err });
+    }
     throw err;
   }
+}
+
+function connectTimeout(): Error {
+  return Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' });
 }
 
 /** The backend's process id, which pg knows but its type declarations do not show. */
@@ -85,9 +119,16 @@ export async function endPgClient(client: pg.Client): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Runs `fn` on a short-lived side connection. */
-export async function withSideClient<T>(config: PgConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await openPgClient(config, SIDE_TIMEOUT_MS);
+/**
+ * Runs `fn` on a short-lived side connection to the same checked destination as the statement's own
+ * connection (the same server, which pg_cancel_backend needs; no new lookup).
+ */
+export async function withSideClient<T>(
+  config: PgConfig,
+  destination: CheckedDestination,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = await openPgClient(config, destination, SIDE_TIMEOUT_MS);
   try {
     return await fn(client);
   } finally {
@@ -96,8 +137,12 @@ export async function withSideClient<T>(config: PgConfig, fn: (client: pg.Client
 }
 
 /** Stops whatever the backend `pid` is running; a no-op when it is idle. */
-export async function cancelPgBackend(config: PgConfig, pid: number): Promise<void> {
-  await withSideClient(config, (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
+export async function cancelPgBackend(
+  config: PgConfig,
+  destination: CheckedDestination,
+  pid: number,
+): Promise<void> {
+  await withSideClient(config, destination, (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
 }
 
 /**

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { FieldDef } from 'pg';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { DatabaseError, QueryAbortedError } from '../connector.js';
-import type { CellValue, ColumnInfo, ParameterValue, QueryStream } from '../connector.js';
+import type { CellValue, ColumnInfo, ConnectorContext, ParameterValue, QueryStream } from '../connector.js';
+import { destinationForQuery } from '../egress.js';
 import {
   backendPid,
   cancelPgBackend,
@@ -38,13 +40,15 @@ class PgRun {
 
   constructor(
     private readonly config: PgConfig,
+    /** Checked once per statement; its side connections (types, cancel) reach the same addresses. */
+    private readonly destination: CheckedDestination,
     private readonly signal: AbortSignal,
   ) {
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   async connect(): Promise<pg.Client> {
-    const opening = openPgClient(this.config);
+    const opening = openPgClient(this.config, this.destination);
     // Ends a client that finishes connecting after an abort.
     opening.then(
       async (c) => {
@@ -80,7 +84,9 @@ class PgRun {
       const client = this.client;
       if (!client) return;
       const pid = backendPid(client);
-      if (cancel && pid !== null) await cancelPgBackend(this.config, pid).catch(() => undefined);
+      if (cancel && pid !== null) {
+        await cancelPgBackend(this.config, this.destination, pid).catch(() => undefined);
+      }
       await endPgClient(client);
     })();
     return this.closing;
@@ -93,11 +99,18 @@ export async function streamPostgres(
   parameters: readonly ParameterValue[],
   signal: AbortSignal,
   batchSize: number,
+  context: ConnectorContext,
 ): Promise<QueryStream> {
   if (signal.aborted) throw new QueryAbortedError(signal.reason);
   // A hint: anything unusable falls back to a sensible batch.
   const size = Number.isFinite(batchSize) && batchSize >= 1 ? Math.floor(batchSize) : 1000;
-  const run = new PgRun(config, signal);
+  let destination: CheckedDestination;
+  try {
+    destination = await raceAbort(destinationForQuery(config, context), signal);
+  } catch (err) {
+    throw toPgError(err, config, signal);
+  }
+  const run = new PgRun(config, destination, signal);
   try {
     const client = await run.connect();
     const cursor = client.query(new QrunCursor(sql, [...parameters], { rowMode: 'array', types: RAW_TYPES }));
@@ -106,7 +119,7 @@ export async function streamPostgres(
     const types = oids.every((oid) => builtinType(oid))
       ? new Map(oids.map((oid) => [oid, builtinType(oid)]))
       : await run.guard(
-          withSideClient(config, (side) =>
+          withSideClient(config, destination, (side) =>
             resolvePgTypes(oids, async (text, values) => {
               const result = await side.query<RawRow>({ text, values, rowMode: 'array' });
               return result.rows;

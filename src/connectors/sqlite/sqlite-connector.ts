@@ -10,7 +10,13 @@ import {
   type ConnectorContext,
   type QueryStream,
 } from '../connector.js';
-import { checkedAtOpen, configuredPath, resolveUnderRoot } from '../file-path.js';
+import {
+  READ_ONLY_FIELD,
+  checkedAtOpen,
+  configuredPath,
+  isReadOnly,
+  resolveUnderRoot,
+} from '../file-path.js';
 import type { BatchReply, ColumnsReply, FromWorker, ToWorker } from './sqlite-protocol.js';
 import { sqliteParameter } from './sqlite-values.js';
 
@@ -136,7 +142,10 @@ async function* batches(session: WorkerSession, first: Reply): AsyncGenerator<Ce
   }
 }
 
-/** The database file under the file root; SQLite's `:memory:` would be a new, empty database per query. */
+/**
+ * The database file in the organization's directory; SQLite's `:memory:` would be a new, empty
+ * database per query.
+ */
 function resolvePath(config: Record<string, unknown>, context: ConnectorContext): string {
   const path = configuredPath(config);
   if (path.trim() === ':memory:') {
@@ -146,7 +155,7 @@ function resolvePath(config: Record<string, unknown>, context: ConnectorContext)
       { field: 'configuration.path' },
     );
   }
-  return resolveUnderRoot(path, context.fileRoot, 'path');
+  return resolveUnderRoot(path, context.fileDir, 'path');
 }
 
 export const sqliteConnector: Connector = {
@@ -166,12 +175,16 @@ export const sqliteConnector: Connector = {
       required: true,
       secret: false,
       description:
-        'Path of an existing SQLite database file, relative to the server’s file root (QRUN_FILE_ROOT); it must lie under that root.',
+        'Path of an existing SQLite database file, relative to the organization’s file directory on the server ($QRUN_FILE_ROOT/<organization id>); absolute paths, `..` and symbolic links are refused.',
     },
+    READ_ONLY_FIELD,
   ],
 
   validateConfig(config, context) {
-    return { ...config, path: resolvePath(config, context) };
+    // Refuses a path that does not lead to a file in the organization's directory. The path is kept
+    // as the client gave it and resolved again at every open.
+    resolvePath(config, context);
+    return config;
   },
 
   async test(config, context) {
@@ -203,6 +216,7 @@ export const sqliteConnector: Connector = {
       first = await session.request({
         type: 'start',
         path,
+        readOnly: isReadOnly(config),
         sql,
         parameters: parameters.map(sqliteParameter),
         batchSize: options.batchSize,

@@ -13,8 +13,10 @@ export type SqliteParameter = null | number | bigint | string;
 
 export interface StartRequest {
   type: 'start';
-  /** Absolute path, already checked to be under the file root. */
+  /** Absolute path, already checked to be a file in the organization's directory. */
   path: string;
+  /** Open with SQLITE_OPEN_READONLY: nothing can change the file. */
+  readOnly: boolean;
   sql: string;
   parameters: SqliteParameter[];
   batchSize: number;

@@ -47,9 +47,12 @@ function fail(error: unknown): void {
 
 /**
  * Fills every ATTACH slot with an empty in-memory database, so the user's statement cannot ATTACH
- * (or VACUUM INTO, which attaches internally) a file outside the file root: better-sqlite3 offers
- * neither an authorizer nor sqlite3_limit(). Each process runs exactly one statement, so a
- * statement that DETACHes a slot ends before anything could use it.
+ * (or VACUUM INTO, which attaches internally) any other file, its own organization's or another's:
+ * better-sqlite3 offers neither an authorizer nor sqlite3_limit(). Each process runs exactly one
+ * statement, so a statement that DETACHes a slot ends before anything could use it.
+ *
+ * Extensions need nothing here: better-sqlite3 enables only the C API's sqlite3_load_extension(),
+ * which this process never calls, so the SQL function load_extension() stays "not authorized".
  */
 function fillAttachSlots(database: Database.Database): void {
   for (let i = 0; i < 1000; i++) {
@@ -77,7 +80,7 @@ function readBatch(): { rows: CellValue[][]; done: boolean } {
 
 function start(request: StartRequest): void {
   batchSize = Math.max(1, request.batchSize);
-  db = new Database(request.path, { fileMustExist: true });
+  db = new Database(request.path, { fileMustExist: true, readonly: request.readOnly });
   fillAttachSlots(db);
   const statement = db.prepare(request.sql);
   if (!statement.reader) {

@@ -86,6 +86,23 @@ export class ApiKeysRepository {
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
+  /** Revokes every active partner key except the one with this hash; returns how many it revoked. */
+  async revokeOtherPartnerKeys(keepHash: string, at: string): Promise<number> {
+    const r = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: at })
+      .where('kind', '=', 'partner')
+      .where('key_hash', '!=', keepHash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Makes a revoked key valid again (only for the partner key that configuration names). */
+  async reinstate(id: string): Promise<void> {
+    await this.db.updateTable('api_keys').set({ revoked_at: null }).where('id', '=', id).execute();
+  }
+
   async revoke(id: string, at: string): Promise<boolean> {
     const r = await this.db
       .updateTable('api_keys')

@@ -31,6 +31,16 @@ export class ConnectionsRepository {
     return this.db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** Every stored configuration that holds a sealed secret (for the start-up key check). */
+  async configurationsWithSecrets(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('connections')
+      .select('configuration')
+      .where('configuration', 'like', '%"enc:v1:%')
+      .execute();
+    return rows.map((r) => r.configuration);
+  }
+
   async insert(row: ConnectionRow): Promise<void> {
     await this.db.insertInto('connections').values(row).execute();
   }
