@@ -17,6 +17,7 @@ export function createDispatcher(config: Config, log: Logger): Dispatcher {
   const limits = {
     workerConcurrency: config.workerConcurrency,
     connectionConcurrency: config.connectionConcurrency,
+    organizationConcurrency: config.organizationConcurrency,
     maxQueued: config.maxQueued,
   };
   if (config.redisUrl === undefined) return new InProcessDispatcher(limits);

@@ -131,7 +131,11 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       results,
       pageTokens,
     },
-    { maxQueryBytes: config.maxQueryBytes, queryTimeoutSeconds: config.queryTimeoutSeconds },
+    {
+      maxQueryBytes: config.maxQueryBytes,
+      queryTimeoutSeconds: config.queryTimeoutSeconds,
+      organizationMaxQueued: config.organizationMaxQueued,
+    },
   );
   const runner = new QueryRunner(
     { tasks, connectionRows, connections, results, events, metrics, log },

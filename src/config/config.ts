@@ -35,6 +35,10 @@ export interface Config {
   workerConcurrency: number;
   connectionConcurrency: number;
   maxQueued: number;
+  /** An organization's waiting + running queries beyond which its submits get 429. */
+  organizationMaxQueued: number;
+  /** An organization's queries running at once, across all workers (Infinity: no limit). */
+  organizationConcurrency: number;
   leaseSeconds: number;
   sweepIntervalSeconds: number;
   /** QRUN_EGRESS_ALLOW (plus the old QRUN_ALLOWED_HOSTS): CIDRs, IPs and host names; empty allows all not denied. */
@@ -202,6 +206,8 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: int(env, 'QRUN_WORKER_CONCURRENCY', 4, 1, 1024),
     connectionConcurrency: int(env, 'QRUN_CONNECTION_CONCURRENCY', 2, 1, 1024),
     maxQueued: int(env, 'QRUN_MAX_QUEUED', 1000, 1, 10_000_000),
+    organizationMaxQueued: int(env, 'QRUN_ORG_MAX_QUEUED', 100, 1, 10_000_000),
+    organizationConcurrency: int(env, 'QRUN_ORG_CONCURRENCY', Number.POSITIVE_INFINITY, 1, 1024),
     leaseSeconds: int(env, 'QRUN_LEASE_SECONDS', 30, 2, 3600),
     sweepIntervalSeconds: int(env, 'QRUN_SWEEP_INTERVAL_SECONDS', 10, 1, 3600),
     egressAllow: egressList(env, 'QRUN_EGRESS_ALLOW', 'QRUN_ALLOWED_HOSTS'),

@@ -18,6 +18,8 @@ export interface BullmqDispatcherOptions {
   workerConcurrency: number;
   /** Tasks running at once on one connection, across all worker processes. */
   connectionConcurrency: number;
+  /** Tasks of one organization running at once, across all worker processes (Infinity: no limit). */
+  organizationConcurrency: number;
   /** Waiting (and parked) jobs beyond which enqueue answers 503. */
   maxQueued: number;
   /** A dead worker's connection slot frees itself after this long. */
@@ -28,7 +30,12 @@ export interface BullmqDispatcherOptions {
 interface JobData {
   taskId: string;
   connectionId: string;
+  /** Absent on jobs queued by a qrun from before organizations were limited: those are not. */
+  organizationId?: string;
 }
+
+/** BullMQ's lowest priority (the largest number it accepts). */
+const MAX_PRIORITY = 2_097_152;
 
 /** An enqueue gives up after this long: an API request must not hang on an unreachable Redis. */
 const ENQUEUE_DEADLINE_MS = 2000;
@@ -65,6 +72,7 @@ export class BullmqDispatcher implements Dispatcher {
   private workerRedis: Redis | undefined;
   private slotRedis: Redis | undefined;
   private slots: ConnectionSlots | undefined;
+  private organizationSlots: ConnectionSlots | undefined;
   private handler: TaskHandler | undefined;
   private closing: Promise<void> | undefined;
 
@@ -114,6 +122,14 @@ export class BullmqDispatcher implements Dispatcher {
       limit: this.options.connectionConcurrency,
       ttlSeconds: this.options.slotTtlSeconds,
     });
+    if (Number.isFinite(this.options.organizationConcurrency)) {
+      this.organizationSlots = new ConnectionSlots(this.slotRedis, {
+        prefix: this.prefix,
+        namespace: 'org-slots',
+        limit: this.options.organizationConcurrency,
+        ttlSeconds: this.options.slotTtlSeconds,
+      });
+    }
     // BullMQ duplicates this client for its own two connections (one of them blocks waiting for jobs),
     // and requires maxRetriesPerRequest null on them. The template itself never connects.
     this.workerRedis = this.connect('worker', { maxRetriesPerRequest: null, lazyConnect: true });
@@ -132,7 +148,8 @@ export class BullmqDispatcher implements Dispatcher {
 
   /** Jobs waiting for a worker, including those parked because their connection is full. */
   async backlog(): Promise<number> {
-    return this.queue.getJobCountByTypes('waiting', 'delayed');
+    // Every job has a priority (see add), so waiting jobs are in BullMQ's `prioritized` set.
+    return this.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
   }
 
   close(): Promise<void> {
@@ -161,51 +178,73 @@ export class BullmqDispatcher implements Dispatcher {
     }
     await this.queue.add(
       'query',
-      { taskId: task.taskId, connectionId: task.connectionId },
-      // attempts 1: the runner records every failure on the task itself; BullMQ never retries.
-      { jobId: task.taskId, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+      { taskId: task.taskId, connectionId: task.connectionId, organizationId: task.organizationId },
+      {
+        jobId: task.taskId,
+        removeOnComplete: true,
+        removeOnFail: true,
+        // attempts 1: the runner records every failure on the task itself; BullMQ never retries.
+        attempts: 1,
+        // BullMQ has no queue per organization, so fairness comes from the order: a task's priority is
+        // its place in its organization's line, and the n-th waiting task of every organization runs
+        // before the (n+1)-th of any (equal priorities run in the order they came).
+        priority: Math.min(Math.max(1, task.position), MAX_PRIORITY),
+      },
     );
   }
 
   private async process(job: Job<JobData>, token: string | undefined): Promise<void> {
-    const slots = this.slots!;
     const handler = this.handler!;
-    const { taskId, connectionId } = job.data;
+    const { taskId, connectionId, organizationId } = job.data;
     const holder = `${job.id}:${randomUUID()}`;
-    if (!(await slots.acquire(connectionId, holder, job.id))) {
-      // Back to the queue for a while, freeing this worker slot for other connections' jobs.
-      await job.moveToDelayed(Date.now() + parkDelay(job.attemptsStarted), token);
-      throw new DelayedError();
+    // The organization's slot first, then the connection's; a job that cannot have both holds neither.
+    const held: [ConnectionSlots, string][] = [];
+    const limits: [ConnectionSlots | undefined, string | undefined][] = [
+      [this.organizationSlots, organizationId],
+      [this.slots, connectionId],
+    ];
+    for (const [slots, id] of limits) {
+      if (!slots || id === undefined) continue;
+      if (!(await slots.acquire(id, holder, job.id))) {
+        for (const [s, i] of held) await this.release(s, i, holder);
+        // Back to the queue for a while, freeing this worker slot for other jobs.
+        await job.moveToDelayed(Date.now() + parkDelay(job.attemptsStarted), token);
+        throw new DelayedError();
+      }
+      held.push([slots, id]);
     }
 
     let renewing = false;
     const renew = setInterval(() => {
       if (renewing) return;
       renewing = true;
-      slots
-        .renew(connectionId, holder)
-        .then((held) => {
-          if (!held) this.log?.warn({ taskId, connectionId }, 'connection slot lost; limit briefly exceeded');
-        })
+      Promise.all(
+        held.map(([slots, id]) =>
+          slots.renew(id, holder).then((kept) => {
+            if (!kept) this.log?.warn({ taskId, id }, 'concurrency slot lost; limit briefly exceeded');
+          }),
+        ),
+      )
         .catch((err: unknown) => this.logError('slots', err))
         .finally(() => (renewing = false));
-    }, slots.renewIntervalMs);
+    }, this.slots!.renewIntervalMs);
     renew.unref();
     try {
-      await handler({ taskId, connectionId });
+      await handler({ taskId, connectionId, organizationId: organizationId ?? '' });
     } catch (err) {
       // The handler records its own failures; a throw here is a bug, and the job must still finish.
       this.log?.error({ err, taskId }, 'task handler threw');
     } finally {
       clearInterval(renew);
-      await this.release(connectionId, holder);
+      for (const [slots, id] of held.reverse()) await this.release(slots, id, holder);
     }
   }
 
-  private async release(connectionId: string, holder: string): Promise<void> {
+  /** Frees a slot and wakes the oldest job parked for it. */
+  private async release(slots: ConnectionSlots, id: string, holder: string): Promise<void> {
     let waiter: string | undefined;
     try {
-      waiter = await this.slots!.release(connectionId, holder);
+      waiter = await slots.release(id, holder);
     } catch (err) {
       // The slot runs out by itself after slotTtlSeconds.
       this.logError('slots', err);

@@ -4,6 +4,11 @@ import type { Redis } from 'ioredis';
 export interface ConnectionSlotsOptions {
   /** Key prefix shared by every process of one deployment. */
   prefix: string;
+  /**
+   * What is being limited, as it appears in the keys: `slots` (connections, the default) or `org-slots`
+   * (organizations). The same semaphore serves both.
+   */
+  namespace?: string;
   /** Holders allowed at once on one connection, across all processes. Every process must use the same value. */
   limit: number;
   /** A holder that stops renewing (its process died) loses its slot after this long. */
@@ -221,15 +226,19 @@ export class ConnectionSlots {
   private slotsKey(connectionId: string): string {
     // The braces are a Redis Cluster hash tag: both keys of one connection live in one slot, as a
     // script touching both requires.
-    return `${this.options.prefix}:slots:{${connectionId}}`;
+    return `${this.base}:{${connectionId}}`;
   }
 
   private parkedKey(connectionId: string): string {
-    return `${this.options.prefix}:slots:{${connectionId}}:parked`;
+    return `${this.base}:{${connectionId}}:parked`;
   }
 
   /** When each parked waiter last tried, to drop waiters whose job went away. */
   private seenKey(connectionId: string): string {
-    return `${this.options.prefix}:slots:{${connectionId}}:seen`;
+    return `${this.base}:{${connectionId}}:seen`;
+  }
+
+  private get base(): string {
+    return `${this.options.prefix}:${this.options.namespace ?? 'slots'}`;
   }
 }

@@ -16,6 +16,15 @@ export interface DispatchedTask {
   taskId: string;
   /** Used for the per-connection concurrency limit. */
   connectionId: string;
+  /** Used for the per-organization limit and for sharing worker slots fairly between organizations. */
+  organizationId: string;
+  /**
+   * How many of its organization's tasks were waiting when this one came (1 for the first). Dispatch that
+   * cannot keep a queue per organization orders by it, so the n-th waiting task of every organization
+   * runs before the (n+1)-th of any.
+   */
+  position: number;
 }
 
-export type TaskHandler = (task: DispatchedTask) => Promise<void>;
+/** Runs one task (the task row in the metadata store has everything else). */
+export type TaskHandler = (task: Omit<DispatchedTask, 'position'>) => Promise<void>;

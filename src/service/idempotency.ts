@@ -32,7 +32,7 @@ export function requestHash(request: unknown): string {
 
 /**
  * Runs `work` at most once per (caller, key) within 24 h and replays its response afterwards.
- * Client errors are part of the fixed response; 5xx and 503s are not (the caller should retry them).
+ * Client errors are part of the fixed response; 429, 5xx and 503s are not (the caller should retry them).
  */
 export async function withIdempotency(
   repo: IdempotencyKeysRepository,
@@ -73,7 +73,8 @@ export async function withIdempotency(
     await repo.complete(owner, key, response.status, JSON.stringify(response.body));
     return response;
   } catch (err) {
-    if (err instanceof AppError && err.status < 500) {
+    // 429 is "not now", like a 503: the retry the client is told to make must be able to succeed.
+    if (err instanceof AppError && err.status < 500 && err.status !== 429) {
       const body = {
         status: err.status,
         message: err.message,

@@ -34,6 +34,8 @@ export interface SubmitInput {
 export interface QueryServiceOptions {
   maxQueryBytes: number;
   queryTimeoutSeconds: number;
+  /** An organization's unfinished (waiting + running) queries beyond which a submit gets 429. */
+  organizationMaxQueued: number;
 }
 
 /** What GET /api/queries/{id} answers. A finished result is the whole response body, page included. */
@@ -105,6 +107,19 @@ export class QueryService {
     return withIdempotency(this.deps.idempotency, owner, input.idempotencyKey, hash, async () => {
       const connection = await this.deps.connections.find(organizationId, input.connectionId);
       if (!connection) throw notFound('connection', input.connectionId);
+      // Checked before the insert, so concurrent submits may overshoot by a few; the point is that one
+      // organization cannot fill the instance's queue, not an exact count.
+      const unfinished = await this.deps.tasks.countUnfinished(organizationId);
+      const max = this.options.organizationMaxQueued;
+      if (unfinished.created + unfinished.running >= max) {
+        throw new AppError(
+          429,
+          'too_many_queries',
+          `Your organization has ${unfinished.created + unfinished.running} queries waiting or running, the most ` +
+            `this server allows at once (${max}); submit more once some have finished.`,
+          { headers: { 'retry-after': '5' }, metadata: { limit: max } },
+        );
+      }
       const id = newId();
       await this.deps.tasks.insert({
         id,
@@ -131,7 +146,12 @@ export class QueryService {
         expires_at: null,
       });
       try {
-        await this.deps.dispatcher.enqueue({ taskId: id, connectionId: connection.id });
+        await this.deps.dispatcher.enqueue({
+          taskId: id,
+          connectionId: connection.id,
+          organizationId,
+          position: unfinished.created + 1,
+        });
       } catch (err) {
         // Not queued means not accepted: leave nothing behind, so a retry cannot run it twice.
         await this.deps.tasks.delete(id);

@@ -86,6 +86,14 @@ export interface IdempotencyKeysTable {
   expires_at: string;
 }
 
+/** Result pages that still have to be deleted (a delete failed, or their task row went away first). */
+export interface PageDeletionsTable {
+  query_id: string;
+  requested_at: string;
+  attempts: number;
+  last_error: string | null;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -93,4 +101,5 @@ export interface Database {
   connections: ConnectionsTable;
   query_tasks: QueryTasksTable;
   idempotency_keys: IdempotencyKeysTable;
+  page_deletions: PageDeletionsTable;
 }

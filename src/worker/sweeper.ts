@@ -110,9 +110,18 @@ export class Sweeper {
   private async redispatchCreated(createdBefore: string): Promise<void> {
     const { dispatcher, tasks } = this.deps;
     if (!dispatcher) return;
+    // Oldest first, so each organization's tasks get their positions in the order they came.
+    const positions = new Map<string, number>();
     for (const t of await tasks.listCreated(BATCH, createdBefore)) {
+      const position = (positions.get(t.organization_id) ?? 0) + 1;
+      positions.set(t.organization_id, position);
       try {
-        await dispatcher.enqueue({ taskId: t.id, connectionId: t.connection_id });
+        await dispatcher.enqueue({
+          taskId: t.id,
+          connectionId: t.connection_id,
+          organizationId: t.organization_id,
+          position,
+        });
       } catch {
         return; // queue full or down: the next sweep tries again
       }

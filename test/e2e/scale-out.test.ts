@@ -123,6 +123,8 @@ beforeAll(async () => {
     QRUN_WORKER_CONCURRENCY: '4',
     QRUN_CONNECTION_CONCURRENCY: '2',
     QRUN_MAX_QUEUED: '1000',
+    // One organization submits 200 queries at once here.
+    QRUN_ORG_MAX_QUEUED: '1000',
     QRUN_LOG_LEVEL: 'warn',
     // The AWS SDK announces its future Node 22 requirement once per process; not this test's concern.
     NODE_NO_WARNINGS: '1',

@@ -45,6 +45,7 @@ function dispatcher(options: Partial<BullmqDispatcherOptions> = {}): BullmqDispa
     prefix,
     workerConcurrency: 2,
     connectionConcurrency: 2,
+    organizationConcurrency: Number.POSITIVE_INFINITY,
     maxQueued: 100,
     slotTtlSeconds: 5,
     ...options,
@@ -77,15 +78,15 @@ async function redisProxy(mode: 'forward' | 'blackhole' = 'forward') {
 
 /** Counts handler invocations running at once, in total and per connection. */
 class Tracker {
-  readonly runs: DispatchedTask[] = [];
-  readonly finished: DispatchedTask[] = [];
+  readonly runs: Omit<DispatchedTask, 'position'>[] = [];
+  readonly finished: Omit<DispatchedTask, 'position'>[] = [];
   readonly maxByConnection = new Map<string, number>();
   private readonly activeByConnection = new Map<string, number>();
   active = 0;
   maxActive = 0;
 
-  handler(work: (task: DispatchedTask) => Promise<void>) {
-    return async (task: DispatchedTask): Promise<void> => {
+  handler(work: (task: Omit<DispatchedTask, 'position'>) => Promise<void>) {
+    return async (task: Omit<DispatchedTask, 'position'>): Promise<void> => {
       this.runs.push(task);
       this.active++;
       this.maxActive = Math.max(this.maxActive, this.active);
@@ -117,13 +118,25 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+const ORG = randomUUID();
 const tasksOn = (connectionId: string, n: number): DispatchedTask[] =>
-  Array.from({ length: n }, () => ({ taskId: randomUUID(), connectionId }));
+  Array.from({ length: n }, (_, i) => ({
+    taskId: randomUUID(),
+    connectionId,
+    organizationId: ORG,
+    position: i + 1,
+  }));
+const newTask = (connectionId = randomUUID()): DispatchedTask => ({
+  taskId: randomUUID(),
+  connectionId,
+  organizationId: ORG,
+  position: 1,
+});
 
 describe('BullmqDispatcher', () => {
   it('runs a task enqueued twice once, and again when re-enqueued after it finished', async () => {
     const d = dispatcher();
-    const task = { taskId: randomUUID(), connectionId: randomUUID() };
+    const task = newTask();
     await d.enqueue(task);
     await d.enqueue(task);
     expect(await d.backlog()).toBe(1);
@@ -137,7 +150,8 @@ describe('BullmqDispatcher', () => {
       async () => (await admin.exists(`${prefix}:queries:${task.taskId}`)) === 0,
     );
     expect(await d.backlog()).toBe(0);
-    expect(t.runs).toEqual([task]);
+    const { position: _position, ...handed } = task;
+    expect(t.runs).toEqual([handed]);
 
     // ...and the same id can be queued again (the sweeper re-enqueueing a task after a Redis loss).
     await d.enqueue(task);
@@ -146,7 +160,7 @@ describe('BullmqDispatcher', () => {
 
   it('runs at most workerConcurrency tasks at once in one process', async () => {
     const d = dispatcher({ workerConcurrency: 2, connectionConcurrency: 10 });
-    const tasks = Array.from({ length: 6 }, () => ({ taskId: randomUUID(), connectionId: randomUUID() }));
+    const tasks = Array.from({ length: 6 }, () => newTask());
     for (const task of tasks) await d.enqueue(task);
     const t = new Tracker();
     d.start(t.handler(() => sleep(150)));
@@ -183,7 +197,7 @@ describe('BullmqDispatcher', () => {
     const held = gate();
     const busyTasks = tasksOn(busy, 3);
     for (const task of busyTasks) await d.enqueue(task);
-    const otherTask = { taskId: randomUUID(), connectionId: other };
+    const otherTask = newTask(other);
     await d.enqueue(otherTask);
 
     const t = new Tracker();
@@ -210,7 +224,7 @@ describe('BullmqDispatcher', () => {
     const t = new Tracker();
     let startedAt = 0;
     d.start(t.handler(async () => void (startedAt = Date.now())));
-    await d.enqueue({ taskId: randomUUID(), connectionId });
+    await d.enqueue(newTask(connectionId));
 
     await waitFor('the task', () => t.finished.length === 1, 10_000);
     expect(startedAt - takenAt).toBeGreaterThanOrEqual(900);
@@ -223,7 +237,7 @@ describe('BullmqDispatcher', () => {
     const held = gate();
     const t = new Tracker();
     d.start(t.handler(() => held.promise));
-    await d.enqueue({ taskId: randomUUID(), connectionId });
+    await d.enqueue(newTask(connectionId));
     await waitFor('the task', () => t.runs.length === 1);
 
     // Well past the TTL, the slot is still held, so another holder is refused.
@@ -237,9 +251,9 @@ describe('BullmqDispatcher', () => {
   it('answers 503 with Retry-After when the backlog is full, and adds nothing', async () => {
     const d = dispatcher({ maxQueued: 2 });
     const connectionId = randomUUID();
-    await d.enqueue({ taskId: randomUUID(), connectionId });
-    await d.enqueue({ taskId: randomUUID(), connectionId });
-    const refused = { taskId: randomUUID(), connectionId };
+    await d.enqueue(newTask(connectionId));
+    await d.enqueue(newTask(connectionId));
+    const refused = newTask(connectionId);
     const err = await d.enqueue(refused).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).status).toBe(503);
@@ -254,13 +268,12 @@ describe('BullmqDispatcher', () => {
       prefix,
       workerConcurrency: 1,
       connectionConcurrency: 1,
+      organizationConcurrency: Number.POSITIVE_INFINITY,
       maxQueued: 10,
       slotTtlSeconds: 5,
     });
     const startedAt = Date.now();
-    const err = await d
-      .enqueue({ taskId: randomUUID(), connectionId: randomUUID() })
-      .catch((e: unknown) => e);
+    const err = await d.enqueue(newTask()).catch((e: unknown) => e);
     expect(Date.now() - startedAt).toBeLessThan(5000);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).status).toBe(503);
@@ -268,7 +281,7 @@ describe('BullmqDispatcher', () => {
     expect((err as AppError).message).toContain('dispatch is unavailable');
     // And a second attempt, with the client now reconnecting, is just as quick.
     const again = Date.now();
-    await expect(d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() })).rejects.toMatchObject({
+    await expect(d.enqueue(newTask())).rejects.toMatchObject({
       status: 503,
     });
     expect(Date.now() - again).toBeLessThan(5000);
@@ -278,10 +291,10 @@ describe('BullmqDispatcher', () => {
   it('fails fast with 503 when Redis goes away after start', async () => {
     const proxy = await redisProxy();
     const d = dispatcher({ redisUrl: proxy.url });
-    await d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() });
+    await d.enqueue(newTask());
     await proxy.cut();
     const startedAt = Date.now();
-    await expect(d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() })).rejects.toMatchObject({
+    await expect(d.enqueue(newTask())).rejects.toMatchObject({
       status: 503,
       headers: { 'retry-after': '5' },
     });
@@ -292,7 +305,7 @@ describe('BullmqDispatcher', () => {
     const proxy = await redisProxy('blackhole');
     const d = dispatcher({ redisUrl: proxy.url });
     const startedAt = Date.now();
-    await expect(d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() })).rejects.toMatchObject({
+    await expect(d.enqueue(newTask())).rejects.toMatchObject({
       status: 503,
     });
     expect(Date.now() - startedAt).toBeLessThan(5000);
@@ -305,7 +318,7 @@ describe('BullmqDispatcher', () => {
     const held = gate();
     const t = new Tracker();
     d.start(t.handler(() => held.promise));
-    await d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() });
+    await d.enqueue(newTask());
     await waitFor('the task', () => t.runs.length === 1);
 
     let closed = false;
@@ -315,7 +328,7 @@ describe('BullmqDispatcher', () => {
     held.open();
     await closing;
     expect(t.finished).toHaveLength(1);
-    await expect(d.enqueue({ taskId: randomUUID(), connectionId: randomUUID() })).rejects.toMatchObject({
+    await expect(d.enqueue(newTask())).rejects.toMatchObject({
       status: 503,
     });
   });

@@ -83,7 +83,11 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
 
   it('running the migrations again, from this or a second store, is a no-op', async () => {
     const before = await executedMigrations(store.db);
-    expect(before.map((m) => m.name)).toEqual(['0001-identity-and-connections', '0002-query-tasks']);
+    expect(before.map((m) => m.name)).toEqual([
+      '0001-identity-and-connections',
+      '0002-query-tasks',
+      '0003-limits',
+    ]);
     await migrateToLatest(store.db);
     const again = openMetadataStore(metadata.url);
     try {
@@ -307,10 +311,10 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       // Only tasks created before the given time: the sweeper leaves freshly queued ones alone.
       expect((await tasks.listCreated(10, at(44))).map((t) => t.id)).toEqual([id(42)]);
       expect(await tasks.listCreated(10, at(1000))).toEqual([
-        { id: id(42), connection_id: id(31) },
-        { id: id(43), connection_id: id(31) },
-        { id: id(44), connection_id: id(31) },
-        { id: id(45), connection_id: id(31) },
+        { id: id(42), connection_id: id(31), organization_id: id(1) },
+        { id: id(43), connection_id: id(31), organization_id: id(1) },
+        { id: id(44), connection_id: id(31), organization_id: id(1) },
+        { id: id(45), connection_id: id(31), organization_id: id(1) },
       ]);
     });
 
@@ -427,6 +431,7 @@ describe('PostgreSQL metadata store', () => {
     expect((await executedMigrations(db)).map((m) => m.name)).toEqual([
       '0001-identity-and-connections',
       '0002-query-tasks',
+      '0003-limits',
     ]);
     const tables = await sql<{ n: number }>`
       select count(*) as n from information_schema.tables

@@ -65,14 +65,27 @@ export class QueryTasksRepository {
     return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
+  /** An organization's queries waiting (`created`) and running: its share of the queue. */
+  async countUnfinished(organizationId: string): Promise<{ created: number; running: number }> {
+    const rows = await this.db
+      .selectFrom('query_tasks')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('organization_id', '=', organizationId)
+      .where('status', 'in', ['created', 'running'])
+      .groupBy('status')
+      .execute();
+    const count = (status: TaskStatus) => Number(rows.find((r) => r.status === status)?.n ?? 0);
+    return { created: count('created'), running: count('running') };
+  }
+
   /** Tasks waiting to run since before a point in time, oldest first: re-dispatched after a restart or a lost enqueue. */
   async listCreated(
     limit: number,
     createdBefore: string,
-  ): Promise<Pick<QueryTaskRow, 'id' | 'connection_id'>[]> {
+  ): Promise<Pick<QueryTaskRow, 'id' | 'connection_id' | 'organization_id'>[]> {
     return this.db
       .selectFrom('query_tasks')
-      .select(['id', 'connection_id'])
+      .select(['id', 'connection_id', 'organization_id'])
       .where('status', '=', 'created')
       .where('created_at', '<', createdBefore)
       .orderBy('created_at')
