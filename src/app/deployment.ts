@@ -1,5 +1,6 @@
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import type { Config, Role } from '../config/config.js';
 import { BullmqDispatcher } from '../dispatch/bullmq-dispatcher.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { InProcessDispatcher } from '../dispatch/in-process-dispatcher.js';
@@ -35,10 +36,36 @@ export function createTaskEvents(config: Config, log: Logger): TaskEvents {
   return new RedisTaskEvents({ redisUrl: config.redisUrl, prefix: config.redisPrefix, log });
 }
 
-export function createResultStore(config: Config): ResultStore {
-  return openResultStore(config.resultsUrl, {
-    endpoint: config.s3Endpoint,
-    region: config.s3Region,
-    forcePathStyle: config.s3ForcePathStyle,
+/**
+ * The Redis client the HTTP rate limit counts on, so the limit holds across api processes; undefined in
+ * the embedded default (each process counts in memory) and for workers, which serve no API. Commands fail
+ * at once while Redis is away (no offline queue, a short timeout): the limit then lets requests through
+ * (see src/http/plugins/rate-limit.ts) rather than holding every API request behind a reconnect.
+ */
+export function createRateLimitRedis(config: Config, log: Logger, role: Role): Redis | undefined {
+  if (config.redisUrl === undefined || role === 'worker' || config.rateLimitPerMinute === 0) return undefined;
+  let lastLog = 0;
+  const redis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 1000,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    connectionName: `${config.redisPrefix}:rate-limit`,
   });
+  redis.on('error', (err: unknown) => {
+    // An outage is one story, not a line per reconnect attempt.
+    if (Date.now() - lastLog < 30_000) return;
+    lastLog = Date.now();
+    log.warn({ err }, 'rate limit: Redis connection error');
+  });
+  return redis;
+}
+
+export function createResultStore(config: Config): ResultStore {
+  return openResultStore(
+    config.resultsUrl,
+    { endpoint: config.s3Endpoint, region: config.s3Region, forcePathStyle: config.s3ForcePathStyle },
+    { minFreeBytes: config.minFreeBytes },
+  );
 }

@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { Authenticator } from '../auth/authenticator.js';
@@ -21,11 +22,12 @@ import { ApiKeysRepository } from '../store/repositories/api-keys.js';
 import { ConnectionsRepository } from '../store/repositories/connections.js';
 import { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
 import { OrganizationsRepository } from '../store/repositories/organizations.js';
+import { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import { QueryTasksRepository } from '../store/repositories/query-tasks.js';
 import { UsersRepository } from '../store/repositories/users.js';
 import { QueryRunner } from '../worker/query-runner.js';
 import { Sweeper } from '../worker/sweeper.js';
-import { createDispatcher, createResultStore, createTaskEvents } from './deployment.js';
+import { createDispatcher, createRateLimitRedis, createResultStore, createTaskEvents } from './deployment.js';
 
 /** Every service of one qrun process, assembled once from the configuration. The HTTP layer and the CLI share it. */
 export interface Qrun {
@@ -40,6 +42,8 @@ export interface Qrun {
   queries: QueryService;
   runner: QueryRunner;
   sweeper: Sweeper;
+  /** Where the HTTP rate limit counts when api processes share Redis; undefined: in this process's memory. */
+  rateLimitRedis: Redis | undefined;
   /**
    * Starts this process's background work: the sweeper always (every process may sweep), and for the
    * `start` and `worker` roles the query runner, after recovering what a crash left behind.
@@ -91,10 +95,12 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
   const keys = new ApiKeysRepository(store.db);
   const tasks = new QueryTasksRepository(store.db);
   const idempotency = new IdempotencyKeysRepository(store.db);
+  const pageDeletions = new PageDeletionsRepository(store.db);
   const results = createResultStore(config);
   const events = createTaskEvents(config, log);
   const metrics = new Metrics();
   const dispatcher = createDispatcher(config, log);
+  const rateLimitRedis = createRateLimitRedis(config, log, role);
 
   const authenticator = new Authenticator(keys);
   const stopForgetting = events.onIdentityChanged(() => authenticator.forgetAll());
@@ -114,7 +120,15 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     connectionRows,
     { get: getConnector, list: listConnectors },
     secretBox,
-    { fileRoot: config.fileRoot },
+    {
+      fileRoot: config.fileRoot,
+      maxTests: config.maxConnectionTests,
+      duckdb: {
+        threads: config.duckdbThreads,
+        memoryBytes: config.duckdbMemoryBytes,
+        maxTempBytes: config.duckdbMaxTempBytes,
+      },
+    },
     new EgressPolicy({
       allow: config.egressAllow,
       deny: config.egressDeny,
@@ -135,21 +149,28 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       maxQueryBytes: config.maxQueryBytes,
       queryTimeoutSeconds: config.queryTimeoutSeconds,
       organizationMaxQueued: config.organizationMaxQueued,
+      maxWaitsPerKey: config.maxWaitsPerKey,
     },
   );
   const runner = new QueryRunner(
-    { tasks, connectionRows, connections, results, events, metrics, log },
+    { tasks, connectionRows, connections, results, pageDeletions, events, metrics, log },
     {
       workerId: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
       pageRows: config.pageRows,
       pageBytes: config.pageBytes,
+      maxResultBytes: config.maxResultBytes,
       leaseSeconds: config.leaseSeconds,
       resultTtlSeconds: config.resultTtlSeconds,
     },
   );
   const sweeper = new Sweeper(
-    { tasks, idempotency, results, events, dispatcher, log },
-    { intervalSeconds: config.sweepIntervalSeconds, resultTtlSeconds: config.resultTtlSeconds },
+    { tasks, idempotency, pageDeletions, results, events, dispatcher, log },
+    {
+      intervalSeconds: config.sweepIntervalSeconds,
+      resultTtlSeconds: config.resultTtlSeconds,
+      taskRetentionDays: config.taskRetentionDays,
+      orphanSweepIntervalSeconds: config.orphanSweepIntervalSeconds,
+    },
   );
 
   let closed = false;
@@ -165,6 +186,7 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     queries,
     runner,
     sweeper,
+    rateLimitRedis,
     async startBackground() {
       if (role !== 'api') {
         // A SQLite store belongs to this one process: whatever was running died with the last one.
@@ -191,6 +213,12 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       runner.close();
       stopForgetting();
       await events.close();
+      if (rateLimitRedis) {
+        // QUIT lets pending replies arrive; a client that is not connected has nothing to wait for.
+        if (rateLimitRedis.status === 'ready')
+          await rateLimitRedis.quit().catch(() => rateLimitRedis.disconnect());
+        else rateLimitRedis.disconnect();
+      }
       await results.close();
       await store.close();
     },

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseEgressRule } from '../net/egress-policy.js';
 
@@ -30,6 +31,14 @@ export interface Config {
   maxQueryBytes: number;
   pageRows: number;
   pageBytes: number;
+  /** A query whose stored pages would add up to more than this fails (QRUN_MAX_RESULT_BYTES). */
+  maxResultBytes: number;
+  /** Below this much free space on a file result store's volume, submits get 503 and running queries fail. */
+  minFreeBytes: number;
+  /** Per DuckDB instance (one per `:memory:` query, one per open database file). */
+  duckdbThreads: number;
+  duckdbMemoryBytes: number;
+  duckdbMaxTempBytes: number;
   resultTtlSeconds: number;
   queryTimeoutSeconds: number;
   workerConcurrency: number;
@@ -39,8 +48,18 @@ export interface Config {
   organizationMaxQueued: number;
   /** An organization's queries running at once, across all workers (Infinity: no limit). */
   organizationConcurrency: number;
+  /** Long-polls one API key may hold open at once per process; more answer at once. */
+  maxWaitsPerKey: number;
   leaseSeconds: number;
   sweepIntervalSeconds: number;
+  /** Finished task rows (with their SQL) are deleted this many days after their result expired. */
+  taskRetentionDays: number;
+  /** A sweep of the result store for pages that no task owns starts at most this often (0: every sweep). */
+  orphanSweepIntervalSeconds: number;
+  /** Requests one API key may make per minute, across all api processes sharing Redis (0: no limit). */
+  rateLimitPerMinute: number;
+  /** Connection tests (test, and the check on create and update) running at once in this process. */
+  maxConnectionTests: number;
   /** QRUN_EGRESS_ALLOW (plus the old QRUN_ALLOWED_HOSTS): CIDRs, IPs and host names; empty allows all not denied. */
   egressAllow: string[];
   /** QRUN_EGRESS_DENY (plus the old QRUN_DENIED_HOSTS); deny beats allow. */
@@ -180,6 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
   checkSeparate(dataDir, fileRoot);
 
   const MiB = 1024 * 1024;
+  const GiB = 1024 * MiB;
   const config: Config = {
     host,
     port: int(env, 'QRUN_PORT', 8080, 0, 65535),
@@ -201,6 +221,11 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueryBytes: int(env, 'QRUN_MAX_QUERY_BYTES', MiB, 16, 256 * MiB),
     pageRows: int(env, 'QRUN_PAGE_ROWS', 1000, 1, 1_000_000),
     pageBytes: int(env, 'QRUN_PAGE_BYTES', 4 * MiB, 1024, 1024 * MiB),
+    maxResultBytes: int(env, 'QRUN_MAX_RESULT_BYTES', 10 * GiB, 1024, Number.MAX_SAFE_INTEGER),
+    minFreeBytes: int(env, 'QRUN_MIN_FREE_BYTES', GiB, 0, Number.MAX_SAFE_INTEGER),
+    duckdbThreads: int(env, 'QRUN_DUCKDB_THREADS', Math.min(2, availableParallelism()), 1, 1024),
+    duckdbMemoryBytes: int(env, 'QRUN_DUCKDB_MEMORY_BYTES', GiB, 16 * MiB, Number.MAX_SAFE_INTEGER),
+    duckdbMaxTempBytes: int(env, 'QRUN_DUCKDB_MAX_TEMP_BYTES', 10 * GiB, 0, Number.MAX_SAFE_INTEGER),
     resultTtlSeconds: int(env, 'QRUN_RESULT_TTL_SECONDS', 86_400, 1, 365 * 86_400),
     queryTimeoutSeconds: int(env, 'QRUN_QUERY_TIMEOUT_SECONDS', 3600, 1, 7 * 86_400),
     workerConcurrency: int(env, 'QRUN_WORKER_CONCURRENCY', 4, 1, 1024),
@@ -208,8 +233,14 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueued: int(env, 'QRUN_MAX_QUEUED', 1000, 1, 10_000_000),
     organizationMaxQueued: int(env, 'QRUN_ORG_MAX_QUEUED', 100, 1, 10_000_000),
     organizationConcurrency: int(env, 'QRUN_ORG_CONCURRENCY', Number.POSITIVE_INFINITY, 1, 1024),
+    maxWaitsPerKey: int(env, 'QRUN_MAX_WAITS_PER_KEY', 20, 0, 100_000),
     leaseSeconds: int(env, 'QRUN_LEASE_SECONDS', 30, 2, 3600),
     sweepIntervalSeconds: int(env, 'QRUN_SWEEP_INTERVAL_SECONDS', 10, 1, 3600),
+    // At least a day: a replayed Idempotency-Key (kept 24 h) must never name a deleted task.
+    taskRetentionDays: int(env, 'QRUN_TASK_RETENTION_DAYS', 30, 1, 36_500),
+    orphanSweepIntervalSeconds: int(env, 'QRUN_ORPHAN_SWEEP_INTERVAL_SECONDS', 600, 0, 7 * 86_400),
+    rateLimitPerMinute: int(env, 'QRUN_RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000_000),
+    maxConnectionTests: int(env, 'QRUN_MAX_CONNECTION_TESTS', 4, 1, 1024),
     egressAllow: egressList(env, 'QRUN_EGRESS_ALLOW', 'QRUN_ALLOWED_HOSTS'),
     egressDeny: egressList(env, 'QRUN_EGRESS_DENY', 'QRUN_DENIED_HOSTS'),
   };

@@ -92,6 +92,17 @@ export interface ConnectorContext {
    * only the addresses it checked (src/connectors/egress.ts).
    */
   egress: EgressPolicy;
+  /** The operator's limits for DuckDB instances; the connector's own defaults where absent (tests). */
+  duckdb?: DuckDBLimits;
+}
+
+/** Per DuckDB instance: QRUN_DUCKDB_THREADS, QRUN_DUCKDB_MEMORY_BYTES, QRUN_DUCKDB_MAX_TEMP_BYTES. */
+export interface DuckDBLimits {
+  threads: number;
+  /** memory_limit: DuckDB's buffer manager holds at most this much; spooled results spill beyond it. */
+  memoryBytes: number;
+  /** max_temp_directory_size: spilled data beyond this fails the statement. */
+  maxTempBytes: number;
 }
 
 export interface Connector<C extends object = Record<string, unknown>> {

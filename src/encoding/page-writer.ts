@@ -4,8 +4,10 @@
  * without parsing it again.
  *
  * A page closes at `maxRows` rows or when the next row would take the page's bytes (brackets and
- * commas included) past `maxBytes`, whichever comes first. A row that alone exceeds `maxBytes` gets
- * a page of its own. A result with no rows has no pages at all (the API serves `results: []`).
+ * commas included) past `maxBytes`, whichever comes first, so no page ever exceeds `maxBytes`: a row
+ * too large for a page of its own fails the writer (RowTooLargeError), as does a result whose pages
+ * would add up to more than `maxResultBytes` (ResultTooLargeError, before that page is stored). A
+ * result with no rows has no pages at all (the API serves `results: []`).
  */
 
 /**
@@ -25,6 +27,31 @@ export interface PageWriterOptions {
    * stays bounded by this many pages.
    */
   writesInFlight?: number;
+  /** The most bytes all pages together may hold (default: no limit). */
+  maxResultBytes?: number;
+}
+
+/** One row's JSON is larger than a page may be (brackets included). */
+export class RowTooLargeError extends Error {
+  constructor(
+    /** 1-based, in the whole result. */
+    readonly rowNumber: number,
+    readonly rowBytes: number,
+    readonly maxPageBytes: number,
+  ) {
+    super(
+      `Row ${rowNumber} is ${rowBytes} bytes of JSON, more than a page may hold (${maxPageBytes} bytes).`,
+    );
+    this.name = 'RowTooLargeError';
+  }
+}
+
+/** The pages would add up to more than maxResultBytes; the page that would cross it was not stored. */
+export class ResultTooLargeError extends Error {
+  constructor(readonly maxResultBytes: number) {
+    super(`The result is larger than ${maxResultBytes} bytes.`);
+    this.name = 'ResultTooLargeError';
+  }
 }
 
 export interface PageWriterSummary {
@@ -45,6 +72,9 @@ export class PageWriter {
   private readonly maxBytes: number;
   private readonly sink: PageSink;
   private readonly writesInFlight: number;
+  private readonly maxResultBytes: number;
+  // Bytes of every page cut so far, stored or in flight.
+  private resultBytes = 0;
   // Started sink calls, oldest first; each settles without rejecting (a failure is recorded instead).
   private readonly inFlight: Promise<void>[] = [];
 
@@ -79,6 +109,10 @@ export class PageWriter {
     this.maxBytes = options.maxBytes;
     this.sink = options.sink;
     this.writesInFlight = writesInFlight;
+    this.maxResultBytes = options.maxResultBytes ?? Number.POSITIVE_INFINITY;
+    if (!(this.maxResultBytes >= 1)) {
+      throw new RangeError(`maxResultBytes must be at least 1, not ${options.maxResultBytes}.`);
+    }
   }
 
   /**
@@ -102,6 +136,10 @@ export class PageWriter {
     }
 
     const rowBytes = Buffer.byteLength(rowJson, 'utf8');
+    // `[row]` must fit in a page. Only a long row gets here, so the short ones pay nothing for this.
+    if (rowBytes + 2 > this.maxBytes) {
+      return this.refuse(new RowTooLargeError(this.rowCount + count + 1, rowBytes, this.maxBytes));
+    }
     if (count > 0 && this.bytes + 1 + rowBytes > this.maxBytes) {
       // The row does not fit: store the open page first, then start the next one with this row.
       return this.guard(this.flushThenAdd(rowJson, rowBytes));
@@ -161,6 +199,13 @@ export class PageWriter {
     return this.rows.length >= this.maxRows || (this.exact && this.bytes >= this.maxBytes);
   }
 
+  /** Fails the writer for good with `error`. */
+  private refuse(error: Error): Promise<never> {
+    this.failed = true;
+    this.failure = error;
+    return Promise.reject(error);
+  }
+
   /** Marks the writer busy for the whole of `work` and makes a failure permanent. */
   private async guard(work: Promise<void>): Promise<void> {
     this.pending = true;
@@ -195,12 +240,16 @@ export class PageWriter {
 
     // One join and one UTF-8 encode per page; the row strings are never copied one by one.
     const bytes = Buffer.from('[' + rows.join(',') + ']', 'utf8');
-    if (exact ? bytes.length !== expectedBytes : bytes.length > this.maxBytes) {
+    if (bytes.length > this.maxBytes || (exact && bytes.length !== expectedBytes)) {
       // Cannot happen while Buffer.byteLength and Buffer.from agree; guards the size accounting.
       throw new Error(
         `Page size accounting is wrong: counted ${expectedBytes} bytes, encoded ${bytes.length}.`,
       );
     }
+    if (this.resultBytes + bytes.length > this.maxResultBytes) {
+      throw new ResultTooLargeError(this.maxResultBytes);
+    }
+    this.resultBytes += bytes.length;
     const index = this.pageRowCounts.length;
     this.pageRowCounts.push(rows.length);
     this.rowCount += rows.length;

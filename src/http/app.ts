@@ -5,9 +5,15 @@ import type { Qrun } from '../app/qrun.js';
 import { badRequest } from '../core/errors.js';
 import { qrunVersion } from '../core/version.js';
 import { registerAuthentication } from './plugins/authentication.js';
-import { clientErrorHandler, registerErrorHandler } from './plugins/error-handler.js';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  registerErrorHandler,
+  registerProtocolChecks,
+} from './plugins/error-handler.js';
 import { registerNotFound } from './plugins/not-found.js';
 import { registerOpenApi } from './plugins/openapi.js';
+import { registerRateLimit } from './plugins/rate-limit.js';
 import { connectionRoutes } from './routes/connections.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
@@ -32,6 +38,9 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
     requestIdHeader: false,
     genReqId: requestId,
     clientErrorHandler,
+    frameworkErrors,
+    // Node would answer a missing Host itself with an empty 400; registerProtocolChecks does it in the envelope.
+    http: { requireHostHeader: false },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -58,14 +67,17 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
       return done(err, parsed);
     });
   });
-  // Echoed, so a client can quote it when it reports a problem.
-  app.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
-    done();
-  });
   registerErrorHandler(app);
+  registerProtocolChecks(app);
   registerNotFound(app);
   registerAuthentication(app, qrun.authenticator);
+  // After authentication (its check needs the key) and before any route (it hooks each one as it is added).
+  await registerRateLimit(app, {
+    perMinute: config.rateLimitPerMinute,
+    redis: qrun.rateLimitRedis,
+    prefix: config.redisPrefix,
+    log: app.log,
+  });
   await registerOpenApi(app, qrunVersion());
 
   await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
@@ -79,8 +91,14 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
 
 /** The worker's HTTP face: health, readiness and metrics only. */
 export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: qrun.log as FastifyBaseLogger, forceCloseConnections: 'idle' });
+  const app = Fastify({
+    loggerInstance: qrun.log as FastifyBaseLogger,
+    forceCloseConnections: 'idle',
+    frameworkErrors,
+    http: { requireHostHeader: false },
+  });
   registerErrorHandler(app);
+  registerProtocolChecks(app);
   registerNotFound(app);
   await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
   return app;

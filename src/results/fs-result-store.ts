@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { rm, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readdir, rm, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { PageFrame } from '../encoding/result-envelope.js';
-import { ResultStoreError, pageNumber, resultKey } from './result-store.js';
+import {
+  ResultStoreError,
+  isResultKey,
+  listLimit,
+  pageNumber,
+  resultKey,
+  storageFull,
+} from './result-store.js';
 import type { ResultStore } from './result-store.js';
 
 export interface FsResultStoreOptions {
@@ -12,6 +19,11 @@ export interface FsResultStoreOptions {
    * but empty page. Default true; turning it off only trades that for speed on slow disks.
    */
   fsync?: boolean;
+  /**
+   * The free bytes on the root's volume that pages may not take (QRUN_MIN_FREE_BYTES): assertRoom
+   * refuses below it, so the rest of the disk (the metadata store, logs) keeps working. Default 0.
+   */
+  minFreeBytes?: number;
 }
 
 /**
@@ -26,12 +38,25 @@ export class FsResultStore implements ResultStore {
   readonly root: string;
   /** Create-only, owner-only; O_DSYNC makes each write durable before it returns. */
   private readonly openFlags: number;
+  private readonly minFreeBytes: number;
   private closed = false;
 
   constructor(root: string, options: FsResultStoreOptions = {}) {
     this.root = resolve(root);
     const { O_WRONLY, O_CREAT, O_EXCL, O_DSYNC } = fs.constants;
     this.openFlags = O_WRONLY | O_CREAT | O_EXCL | ((options.fsync ?? true) ? O_DSYNC : 0);
+    this.minFreeBytes = options.minFreeBytes ?? 0;
+  }
+
+  /**
+   * statfs on the event loop, every call: it costs under a microsecond (measured: 0.6 µs, against
+   * 54 µs through the thread pool), far below the page write it precedes.
+   */
+  async assertRoom(bytes = 0): Promise<void> {
+    this.assertOpen();
+    if (this.minFreeBytes <= 0) return;
+    const free = freeBytes(this.root);
+    if (free !== undefined && free - bytes < this.minFreeBytes) throw storageFull();
   }
 
   async putPage(queryId: string, page: number, bytes: Buffer): Promise<void> {
@@ -98,6 +123,31 @@ export class FsResultStore implements ResultStore {
     }
   }
 
+  async listResultIds(after: string | undefined, limit: number): Promise<string[]> {
+    this.assertOpen();
+    const from = after === undefined ? '' : resultKey(after);
+    listLimit(limit);
+    const ids: string[] = [];
+    try {
+      // The fan-out directory is the id's first two characters, so fan-out order then name order is id order.
+      for (const fanOut of await subdirectories(this.root, (name) => FAN_OUT_RE.test(name))) {
+        if (fanOut < from.slice(0, 2)) continue;
+        const found = await subdirectories(
+          join(this.root, fanOut),
+          // Only where resultDir() would put that id: anything else is not a result of this store.
+          (name) => isResultKey(name) && name.startsWith(fanOut) && name > from,
+        );
+        ids.push(...found);
+        if (ids.length >= limit) break;
+      }
+    } catch (error) {
+      throw new ResultStoreError(`Could not list the results in ${this.root}: ${describe(error)}`, 'list', {
+        cause: error,
+      });
+    }
+    return ids.slice(0, limit);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
@@ -109,6 +159,25 @@ export class FsResultStore implements ResultStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('The result store is closed.');
+  }
+}
+
+const FAN_OUT_RE = /^[0-9a-f]{2}$/;
+
+/**
+ * The names of the directories in `dir` that pass `keep`, sorted; none when `dir` does not exist (no
+ * result written yet, or removed meanwhile). Symbolic links are not directories here: not followed.
+ */
+async function subdirectories(dir: string, keep: (name: string) => boolean): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isDirectory() && keep(entry.name))
+      .map((entry) => entry.name)
+      .sort();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
   }
 }
 
@@ -156,6 +225,22 @@ async function writeAll(fd: number, bytes: Buffer): Promise<void> {
     offset += await callback<number>((done) =>
       fs.write(fd, bytes, offset, bytes.length - offset, null, done),
     );
+  }
+}
+
+/**
+ * Bytes an unprivileged writer may still use on the volume of `path` (or of its nearest existing
+ * ancestor: the root is created with the first page). Undefined when statfs fails otherwise: the check
+ * then lets writes through, and a write to a broken volume fails on its own.
+ */
+function freeBytes(path: string): number | undefined {
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      const { bavail, bsize } = fs.statfsSync(at);
+      return bavail * bsize;
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT' || dirname(at) === at) return undefined;
+    }
   }
 }
 

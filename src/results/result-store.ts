@@ -1,3 +1,4 @@
+import { AppError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
 import type { PageFrame } from '../encoding/result-envelope.js';
 
@@ -22,15 +23,46 @@ export interface ResultStore {
   getPage(queryId: string, page: number, frame?: PageFrame): Promise<Buffer | undefined>;
   /** Deletes every page of the query. Idempotent: a missing result is not an error. */
   deleteResult(queryId: string): Promise<void>;
+  /**
+   * Throws AppError 503 `storage_full` when the store cannot take `bytes` more (default 0) and still
+   * keep its reserve: files, below QRUN_MIN_FREE_BYTES free on their volume; S3 never refuses. Cheap
+   * enough to call before every page.
+   */
+  assertRoom(bytes?: number): Promise<void>;
+  /**
+   * The ids of the results in the store (those with at least one page, or a leftover temp file), in
+   * ascending order, lower-case, only those greater than `after`: at most `limit` of them, and fewer
+   * only at the end of the store. Entries that are not named like a result (not a UUID, not where this
+   * store would put one) are skipped, never returned. For the orphan sweep (src/worker/sweeper.ts).
+   */
+  listResultIds(after: string | undefined, limit: number): Promise<string[]>;
   /** Releases resources (clients, handles). The store takes no calls afterwards. */
   close(): Promise<void>;
+}
+
+/** What assertRoom throws: the caller is told to come back later, and nothing is created. */
+export function storageFull(): AppError {
+  return new AppError(
+    503,
+    'storage_full',
+    'This server is short of storage for query results, so it takes no new queries for now; try again later.',
+    { headers: { 'retry-after': '60' } },
+  );
+}
+
+/** Whether `error` means the store has no room: refused by assertRoom, or the disk or a quota is full. */
+export function isStorageFull(error: unknown): boolean {
+  if (error instanceof AppError) return error.key === 'storage_full';
+  if (!(error instanceof ResultStoreError)) return false;
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** Storage itself failed (disk, network, permissions): the page may or may not have been written. */
 export class ResultStoreError extends Error {
   constructor(
     message: string,
-    readonly operation: 'put' | 'get' | 'delete',
+    readonly operation: 'put' | 'get' | 'delete' | 'list',
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -46,6 +78,19 @@ export function resultKey(queryId: string): string {
     );
   }
   return queryId.toLowerCase();
+}
+
+/** A result id as the stores write it: a lower-case UUID. Other names in the storage are not qrun's. */
+export function isResultKey(name: string): boolean {
+  return isUuid(name) && name === name.toLowerCase();
+}
+
+/** Validates a listing's size: a positive safe integer. */
+export function listLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError(`A listing limit must be a positive integer, not ${String(limit)}.`);
+  }
+  return limit;
 }
 
 /** Validates a page number: a non-negative safe integer. */

@@ -83,10 +83,17 @@ export function parseResultsUrl(url: string): ResultsLocation {
   );
 }
 
-/** The result store a results URL names; the S3 options only matter for s3:// URLs. */
-export function openResultStore(url: string, s3Options: S3ConnectionOptions): ResultStore {
+/**
+ * The result store a results URL names; the S3 options only matter for s3:// URLs, minFreeBytes
+ * (QRUN_MIN_FREE_BYTES) only for file: ones.
+ */
+export function openResultStore(
+  url: string,
+  s3Options: S3ConnectionOptions,
+  fileOptions: { minFreeBytes?: number } = {},
+): ResultStore {
   const location = parseResultsUrl(url);
-  if (location.kind === 'file') return new FsResultStore(location.dir);
+  if (location.kind === 'file') return new FsResultStore(location.dir, fileOptions);
   return new S3ResultStore({
     bucket: location.bucket,
     prefix: location.prefix,

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { framed, type PageFrame } from '../encoding/result-envelope.js';
-import { ResultStoreError, pageNumber, resultKey } from './result-store.js';
+import { ResultStoreError, isResultKey, listLimit, pageNumber, resultKey } from './result-store.js';
 import type { ResultStore } from './result-store.js';
 
 const MiB = 1024 * 1024;
@@ -15,6 +15,8 @@ const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 /** DeleteObjects takes at most 1000 keys per request. */
 const DELETE_BATCH = 1000;
+/** ListObjectsV2 answers at most 1000 names per request. */
+const LIST_BATCH = 1000;
 
 export interface S3ResultStoreOptions {
   bucket: string;
@@ -159,6 +161,54 @@ export class S3ResultStore implements ResultStore {
     }
   }
 
+  async listResultIds(after: string | undefined, limit: number): Promise<string[]> {
+    this.assertOpen();
+    const from = after === undefined ? undefined : resultKey(after);
+    listLimit(limit);
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    const ids: string[] = [];
+    // Each request starts after the last name seen rather than from a continuation token: tokens are
+    // not meant to be kept between sweeps, and s3rver does not count common prefixes against MaxKeys.
+    let startAfter = from === undefined ? undefined : pastPrefix(this.resultPrefix(from));
+    try {
+      for (;;) {
+        const listed = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base,
+            Delimiter: '/',
+            MaxKeys: Math.min(limit, LIST_BATCH),
+            StartAfter: startAfter,
+          }),
+        );
+        // One common prefix `<prefix>/<id>/` per result; objects right under the prefix are not results.
+        const prefixes = (listed.CommonPrefixes ?? []).flatMap((p) =>
+          p.Prefix === undefined ? [] : [p.Prefix],
+        );
+        for (const prefix of prefixes) {
+          const name = prefix.slice(base.length, -1);
+          if (isResultKey(name) && (from === undefined || name > from)) ids.push(name);
+        }
+        if (ids.length >= limit || listed.IsTruncated !== true) break;
+        const lastKey = listed.Contents?.at(-1)?.Key;
+        const lastPrefix = prefixes.at(-1);
+        const next = [lastKey, lastPrefix === undefined ? undefined : pastPrefix(lastPrefix)]
+          .filter((name): name is string => name !== undefined)
+          .sort()
+          .at(-1);
+        // A truncated answer that names nothing would list the same place forever.
+        if (next === undefined || (startAfter !== undefined && next <= startAfter)) break;
+        startAfter = next;
+      }
+    } catch (error) {
+      throw this.failure('list', 'Could not list the results', error);
+    }
+    return ids.sort().slice(0, limit);
+  }
+
+  /** A bucket has no free space to measure; S3 answers a full quota by failing the write. */
+  async assertRoom(): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -174,7 +224,11 @@ export class S3ResultStore implements ResultStore {
     return this.prefix === '' ? `${id}/` : `${this.prefix}/${id}/`;
   }
 
-  private failure(operation: 'put' | 'get' | 'delete', what: string, error: unknown): ResultStoreError {
+  private failure(
+    operation: 'put' | 'get' | 'delete' | 'list',
+    what: string,
+    error: unknown,
+  ): ResultStoreError {
     return new ResultStoreError(`${what} in S3 bucket ${this.bucket}: ${describe(error)}`, operation, {
       cause: error,
     });
@@ -183,6 +237,14 @@ export class S3ResultStore implements ResultStore {
   private assertOpen(): void {
     if (this.closed) throw new Error('The result store is closed.');
   }
+}
+
+/**
+ * A name after every key under `prefix` (which ends in '/') and before the next prefix: '0' is the
+ * character right after '/', so `a/b/…` < `a/b0` < `a/c…`.
+ */
+function pastPrefix(prefix: string): string {
+  return `${prefix.slice(0, -1)}0`;
 }
 
 /**

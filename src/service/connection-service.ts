@@ -9,7 +9,12 @@ import {
   scrubMessage,
   validateConfigFields,
 } from '../connectors/config-fields.js';
-import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
+import {
+  DatabaseError,
+  type Connector,
+  type ConnectorContext,
+  type DuckDBLimits,
+} from '../connectors/connector.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { HostLookupError, type EgressPolicy } from '../net/egress-policy.js';
 import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
@@ -58,14 +63,20 @@ export interface ResolvedConnection {
 export const CONNECTION_STATUS = Object.freeze({ healthy: 'healthy', untested: 'untested' });
 
 const TEST_TIMEOUT_MS = 20_000;
+/** Default of QRUN_MAX_CONNECTION_TESTS. */
+const DEFAULT_MAX_TESTS = 4;
 
 /** Stored database connections: validation, secrets sealed at rest, and the connection test. */
 export class ConnectionService {
+  /** Connector tests running now in this process (see runTest). */
+  private testsRunning = 0;
+
   constructor(
     private readonly repo: ConnectionsRepository,
     private readonly connectors: ConnectorLookup,
     private readonly secrets: SecretBox,
-    private readonly options: { fileRoot: string },
+    /** maxTests: connector tests at once in this process (QRUN_MAX_CONNECTION_TESTS). */
+    private readonly options: { fileRoot: string; maxTests?: number; duckdb?: DuckDBLimits },
     /** Every network destination a connector dials passes it (QRUN_EGRESS_ALLOW / QRUN_EGRESS_DENY). */
     private readonly egress: EgressPolicy,
   ) {}
@@ -75,7 +86,11 @@ export class ConnectionService {
    * the network destinations the egress policy allows.
    */
   contextFor(organizationId: string): ConnectorContext {
-    return { fileDir: join(this.options.fileRoot, organizationId), egress: this.egress };
+    return {
+      fileDir: join(this.options.fileRoot, organizationId),
+      egress: this.egress,
+      duckdb: this.options.duckdb,
+    };
   }
 
   listTypes(): ConnectionTypeView[] {
@@ -249,7 +264,34 @@ export class ConnectionService {
     }
   }
 
+  /**
+   * Runs the connector's test in one of a few per-process slots: a test may fork a SQLite process, open a
+   * DuckDB instance or hold a socket for seconds, so a burst of them must not exhaust the machine. A test
+   * beyond the limit is refused at once (429), not queued: the caller retries, and nothing waits in memory.
+   */
   private async runTest(
+    connector: Connector,
+    config: Record<string, unknown>,
+    context: ConnectorContext,
+  ): Promise<string> {
+    const limit = this.options.maxTests ?? DEFAULT_MAX_TESTS;
+    if (this.testsRunning >= limit) {
+      throw new AppError(
+        429,
+        'too_many_connection_tests',
+        `This server is already running its limit of ${limit} connection tests at once; try again in a second.`,
+        { headers: { 'retry-after': '1' }, metadata: { limit } },
+      );
+    }
+    this.testsRunning++;
+    try {
+      return await this.runTestInSlot(connector, config, context);
+    } finally {
+      this.testsRunning--;
+    }
+  }
+
+  private async runTestInSlot(
     connector: Connector,
     config: Record<string, unknown>,
     context: ConnectorContext,

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { ownerOf, type Principal } from '../auth/principal.js';
 import type { ParameterValue } from '../connectors/connector.js';
 import { AppError, badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
@@ -12,7 +13,9 @@ import type { ConnectionsRepository } from '../store/repositories/connections.js
 import type { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
 import {
   isTerminal,
-  type QueryTaskRow,
+  LIST_SQL_PREVIEW,
+  type QueryTaskListItem,
+  type QueryTaskView,
   type QueryTasksRepository,
 } from '../store/repositories/query-tasks.js';
 import type { TaskStatus } from '../store/schema.js';
@@ -36,6 +39,11 @@ export interface QueryServiceOptions {
   queryTimeoutSeconds: number;
   /** An organization's unfinished (waiting + running) queries beyond which a submit gets 429. */
   organizationMaxQueued: number;
+  /**
+   * Long-polls one API key may hold open at once in this process; beyond it a `wait` answers at once
+   * with the current status, as if the time were up.
+   */
+  maxWaitsPerKey: number;
 }
 
 /** What GET /api/queries/{id} answers. A finished result is the whole response body, page included. */
@@ -64,11 +72,26 @@ export interface QuerySummary {
 
 const MAX_WAIT_SECONDS = 60;
 const FINISHED_CACHE_MAX = 10_000;
-const LIST_QUERY_PREVIEW = 1000;
+/** The finished-task cache's budget: fields and schema are as long as a result is wide. */
+const FINISHED_CACHE_BYTES = 32 * 1024 * 1024;
+const FINISHED_CACHE_TTL_MS = 10 * 60 * 1000;
 
 /** Submitting queries and reading their status and results. No HTTP here: the CLI can use it too. */
 export class QueryService {
-  private readonly finished = new Map<string, QueryTaskRow>();
+  /**
+   * A terminal task never changes in a way a reader could see: expiry is computed at read time and a
+   * missing page reads as expired. So finished tasks are kept in memory, and serving a page costs no
+   * metadata query. Bounded in entries and in bytes (least recently used out first).
+   */
+  private readonly finished = new LRUCache<string, QueryTaskView>({
+    max: FINISHED_CACHE_MAX,
+    maxSize: FINISHED_CACHE_BYTES,
+    sizeCalculation: viewBytes,
+    // Retention deletes task rows in the end (QRUN_TASK_RETENTION_DAYS); a cached copy must not outlive that by much.
+    ttl: FINISHED_CACHE_TTL_MS,
+  });
+  /** Long-polls open per API key in this process. */
+  private readonly waits = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -120,6 +143,8 @@ export class QueryService {
           { headers: { 'retry-after': '5' }, metadata: { limit: max } },
         );
       }
+      // 503 storage_full while the result volume is short of QRUN_MIN_FREE_BYTES: nothing is created.
+      await this.deps.results.assertRoom();
       const id = newId();
       await this.deps.tasks.insert({
         id,
@@ -161,6 +186,13 @@ export class QueryService {
     });
   }
 
+  /** Long-polls open in this process, over all keys (for metrics and tests). */
+  get longPollsOpen(): number {
+    let open = 0;
+    for (const n of this.waits.values()) open += n;
+    return open;
+  }
+
   /** Status, and for finished queries one page of the result. `wait` long-polls for a terminal status. */
   async get(
     p: Principal,
@@ -171,7 +203,19 @@ export class QueryService {
     let task = await this.load(p, id);
     const page = pageToken === undefined ? 0 : this.deps.pageTokens.verify(id, pageToken);
     if (waitSeconds !== undefined && waitSeconds > 0 && !isTerminal(task.status)) {
-      task = await this.waitForTerminal(task, Math.min(waitSeconds, MAX_WAIT_SECONDS));
+      const key = p.keyId;
+      const open = this.waits.get(key) ?? 0;
+      // Over the cap, answer now with the current status: a client that polls again loses nothing.
+      if (open < this.options.maxWaitsPerKey) {
+        this.waits.set(key, open + 1);
+        try {
+          task = await this.waitForTerminal(task, Math.min(waitSeconds, MAX_WAIT_SECONDS));
+        } finally {
+          const left = (this.waits.get(key) ?? 1) - 1;
+          if (left === 0) this.waits.delete(key);
+          else this.waits.set(key, left);
+        }
+      }
     }
     return this.view(task, page);
   }
@@ -237,35 +281,19 @@ export class QueryService {
   }
 
   /** Only the creator may see a query: anyone else gets the same 404 as for an id that does not exist. */
-  private async load(p: Principal, id: string): Promise<QueryTaskRow> {
-    const task = this.finished.get(id) ?? (await this.deps.tasks.find(id));
+  private async load(p: Principal, id: string): Promise<QueryTaskView> {
+    const cached = this.finished.get(id);
+    const task = cached ?? (await this.deps.tasks.findView(id));
     if (!task || task.owner !== ownerOf(p)) throw notFound('query', id);
-    if (isTerminal(task.status)) this.remember(task);
+    if (!cached && isTerminal(task.status)) this.finished.set(task.id, task);
     return task;
-  }
-
-  /**
-   * A terminal task row never changes in a way a reader could see: expiry is computed at read time and
-   * a missing page reads `unknown`. So finished rows are kept in memory, and serving a page costs no
-   * metadata query. Bounded: the oldest half is dropped when full.
-   */
-  private remember(task: QueryTaskRow): void {
-    if (this.finished.has(task.id)) return;
-    if (this.finished.size >= FINISHED_CACHE_MAX) {
-      let drop = FINISHED_CACHE_MAX / 2;
-      for (const key of this.finished.keys()) {
-        this.finished.delete(key);
-        if (--drop === 0) break;
-      }
-    }
-    this.finished.set(task.id, task);
   }
 
   /**
    * Waits until the task is terminal or the time is up. Wake-ups only shorten the wait: the store is
    * re-read after every wake-up and at least once a second, so a lost wake-up costs at most a second.
    */
-  private async waitForTerminal(task: QueryTaskRow, seconds: number): Promise<QueryTaskRow> {
+  private async waitForTerminal(task: QueryTaskView, seconds: number): Promise<QueryTaskView> {
     if (isTerminal(task.status)) return task;
     const deadline = Date.now() + seconds * 1000;
     let signaled = false;
@@ -278,7 +306,7 @@ export class QueryService {
       let current = task;
       for (;;) {
         signaled = false;
-        current = (await this.deps.tasks.find(task.id)) ?? current;
+        current = (await this.deps.tasks.findView(task.id)) ?? current;
         const left = deadline - Date.now();
         if (isTerminal(current.status) || left <= 0) return current;
         if (signaled) continue;
@@ -296,7 +324,7 @@ export class QueryService {
     }
   }
 
-  private async view(task: QueryTaskRow, page: number): Promise<QueryResultView> {
+  private async view(task: QueryTaskView, page: number): Promise<QueryResultView> {
     const { id } = task;
     switch (task.status) {
       case 'created':
@@ -339,12 +367,13 @@ function requireMember(p: Principal): string {
   return p.organizationId;
 }
 
-function summarize(t: QueryTaskRow): QuerySummary {
+function summarize(t: QueryTaskListItem): QuerySummary {
+  const sql = t.sql_preview;
   return {
     id: t.id,
     status: t.status,
     connection_id: t.connection_id,
-    query: t.sql.length > LIST_QUERY_PREVIEW ? `${t.sql.slice(0, LIST_QUERY_PREVIEW)}…` : t.sql,
+    query: sql.length > LIST_SQL_PREVIEW ? `${sql.slice(0, LIST_SQL_PREVIEW)}…` : sql,
     count: t.status === 'done' ? t.row_count : null,
     error: t.error,
     created_at: toWireTime(t.created_at),
@@ -354,7 +383,12 @@ function summarize(t: QueryTaskRow): QuerySummary {
   };
 }
 
-function encodeCursor(t: QueryTaskRow): string {
+/** About what a cached view costs: its text columns, two bytes a character, plus the fixed fields. */
+function viewBytes(t: QueryTaskView): number {
+  return 512 + 2 * ((t.fields?.length ?? 0) + (t.schema?.length ?? 0) + (t.error?.length ?? 0));
+}
+
+function encodeCursor(t: QueryTaskView): string {
   return Buffer.from(`${t.created_at}|${t.id}`).toString('base64url');
 }
 

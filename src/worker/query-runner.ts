@@ -4,19 +4,28 @@ import { DatabaseError, QueryAbortedError } from '../connectors/connector.js';
 import { scrubMessage } from '../connectors/config-fields.js';
 import { isoAfter, nowIso } from '../core/time.js';
 import { uniqueFieldNames } from '../encoding/field-names.js';
-import { PageWriter, type PageWriterSummary } from '../encoding/page-writer.js';
+import {
+  PageWriter,
+  ResultTooLargeError,
+  RowTooLargeError,
+  type PageWriterSummary,
+} from '../encoding/page-writer.js';
 import { createRowEncoder } from '../encoding/row-encoder.js';
 import type { TaskEvents } from '../events/task-events.js';
-import type { ResultStore } from '../results/result-store.js';
+import { isStorageFull, type ResultStore } from '../results/result-store.js';
 import type { ConnectionService, ResolvedConnection } from '../service/connection-service.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
+import type { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import type { QueryTaskRow, QueryTasksRepository } from '../store/repositories/query-tasks.js';
 import { abortMessage, abortReason, type AbortReason } from './abort-reasons.js';
+import { deletePages } from './page-cleanup.js';
 
 export interface QueryRunnerOptions {
   workerId: string;
   pageRows: number;
   pageBytes: number;
+  /** QRUN_MAX_RESULT_BYTES: the most a result's pages may add up to. */
+  maxResultBytes: number;
   leaseSeconds: number;
   resultTtlSeconds: number;
 }
@@ -26,6 +35,8 @@ export interface QueryRunnerDeps {
   connectionRows: ConnectionsRepository;
   connections: ConnectionService;
   results: ResultStore;
+  /** Where a page delete that failed is queued for the sweeper to retry. */
+  pageDeletions: PageDeletionsRepository;
   events: TaskEvents;
   metrics: Metrics;
   log: Logger;
@@ -140,7 +151,10 @@ export class QueryRunner {
       maxRows: this.options.pageRows,
       maxBytes: this.options.pageBytes,
       writesInFlight: PAGE_WRITES_IN_FLIGHT,
+      maxResultBytes: this.options.maxResultBytes,
       sink: async (page, bytes, rows) => {
+        // The reserve (QRUN_MIN_FREE_BYTES) is checked before every page, so the query stops at it.
+        await results.assertRoom(bytes.length);
         await results.putPage(task.id, page, bytes);
         this.deps.metrics.pagesWritten.inc();
         this.deps.metrics.rowsWritten.inc(rows);
@@ -152,7 +166,8 @@ export class QueryRunner {
     let truncated = false;
     let summary: PageWriterSummary;
     try {
-      // Breaking out of the loop closes the cursor on the database (the iterator's return()).
+      // Leaving the loop, by break or by a throw (a limit crossed), closes the cursor on the database
+      // (the iterator's return()), so no more rows are read than the limits let through.
       rows: for await (const batch of stream.rows) {
         for (const row of batch) {
           if (count >= maxRows) {
@@ -183,7 +198,7 @@ export class QueryRunner {
       expiresAt: isoAfter(finishedAt, this.options.resultTtlSeconds * 1000),
     });
     // Lost the lease meanwhile: the sweeper has already declared the task lost, so these pages are orphans.
-    if (!recorded) await results.deleteResult(task.id);
+    if (!recorded) await deletePages(this.deps, task.id);
     else this.deps.metrics.queriesFinished.inc({ status: 'done' });
   }
 
@@ -202,14 +217,15 @@ export class QueryRunner {
     signal: AbortSignal,
     err: unknown,
   ): Promise<void> {
-    const { tasks, results, log } = this.deps;
-    await results
-      .deleteResult(id)
-      .catch((e: unknown) => log.error({ err: e, taskId: id }, 'could not delete pages'));
+    const { tasks, log } = this.deps;
+    // A delete that fails is queued for the sweeper, so the failure is still recorded below.
+    await deletePages(this.deps, id);
     const reason = signal.aborted ? abortReason(signal.reason) : undefined;
     if (reason?.kind === 'lease_lost') return;
+    const limit = limitMessage(err, this.options);
     let message: string;
     if (reason) message = abortMessage(reason);
+    else if (limit !== undefined) message = limit;
     else if (err instanceof DatabaseError) {
       const secrets = task ? await this.secretsOf(task) : [];
       message = scrubMessage(err.message, secrets);
@@ -249,4 +265,43 @@ export class QueryRunner {
       this.deps.log.warn({ err, taskId: id }, 'lease renewal failed');
     }
   }
+}
+
+/** What the caller reads when a query stopped at one of the server's size limits. */
+function limitMessage(
+  err: unknown,
+  limits: { pageBytes: number; maxResultBytes: number },
+): string | undefined {
+  if (err instanceof RowTooLargeError) {
+    return (
+      `Row ${err.rowNumber} is ${err.rowBytes} bytes of JSON, more than a result page may hold ` +
+      `(QRUN_PAGE_BYTES = ${formatBytes(limits.pageBytes)}).`
+    );
+  }
+  if (err instanceof ResultTooLargeError) {
+    return (
+      `The result is larger than this server keeps (QRUN_MAX_RESULT_BYTES = ${formatBytes(limits.maxResultBytes)}); ` +
+      'add a LIMIT or filter, or use max_rows.'
+    );
+  }
+  if (isStorageFull(err)) {
+    return (
+      'The server ran out of storage for query results while this query ran, so the query was stopped and ' +
+      'its partial result discarded; try again later.'
+    );
+  }
+  return undefined;
+}
+
+/** `4 MiB`, `10 GiB`, or exact bytes when no binary unit divides them. */
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ['TiB', 1024 ** 4],
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }

@@ -125,6 +125,8 @@ beforeAll(async () => {
     QRUN_MAX_QUEUED: '1000',
     // One organization submits 200 queries at once here.
     QRUN_ORG_MAX_QUEUED: '1000',
+    // ...and reads every page of them: thousands of requests with the admin key, far over the default 600 a minute.
+    QRUN_RATE_LIMIT_PER_MINUTE: '100000',
     QRUN_LOG_LEVEL: 'warn',
     // The AWS SDK announces its future Node 22 requirement once per process; not this test's concern.
     NODE_NO_WARNINGS: '1',

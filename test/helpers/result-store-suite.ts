@@ -138,5 +138,50 @@ export function resultStoreSuite(name: string, makeStore: () => Promise<ResultSt
       }
       expect(await store.getPage(id, 0)).toBeUndefined();
     });
+
+    it('lists the stored results once each, in id order, after a cursor and a limit at a time', async () => {
+      const ids: string[] = Array.from({ length: 5 }, () => randomUUID()).sort();
+      for (const id of ids) {
+        await store.putPage(id, 0, Buffer.from('[0]'));
+        await store.putPage(id, 1, Buffer.from('[1]'));
+      }
+      // The store may hold other tests' results too: walk all of it, two at a time.
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const batch = await store.listResultIds(after, 2);
+        expect(batch.length).toBeLessThanOrEqual(2);
+        seen.push(...batch);
+        if (batch.length < 2) break;
+        after = batch.at(-1);
+      }
+      expect(seen).toEqual([...seen].sort());
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.filter((id) => ids.includes(id))).toEqual(ids);
+
+      const rest = await store.listResultIds(ids[2], 10_000);
+      expect(rest.every((id) => id > ids[2]!)).toBe(true);
+      expect(rest).toEqual(expect.arrayContaining([ids[3], ids[4]]));
+      // A cursor in capitals is the same cursor.
+      expect(await store.listResultIds(ids[2]!.toUpperCase(), 10_000)).toEqual(rest);
+      expect((await store.listResultIds(ids[4], 10_000)).includes(ids[4]!)).toBe(false);
+    });
+
+    it('lists a result written with a capitalized id in lower case, and no longer once it is deleted', async () => {
+      const id = randomUUID();
+      await store.putPage(id.toUpperCase(), 0, Buffer.from('[]'));
+      expect(await store.listResultIds(undefined, 10_000)).toContain(id);
+      await store.deleteResult(id);
+      expect(await store.listResultIds(undefined, 10_000)).not.toContain(id);
+    });
+
+    it('refuses a listing cursor that is not a UUID and a limit that is not a positive integer', async () => {
+      for (const bad of badIds) {
+        await expect(store.listResultIds(bad, 10)).rejects.toThrow(RangeError);
+      }
+      for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        await expect(store.listResultIds(undefined, bad)).rejects.toThrow(RangeError);
+      }
+    });
   });
 }

@@ -16,7 +16,11 @@ import { ApiKeysRepository, type ApiKeyRow } from '../../src/store/repositories/
 import { ConnectionsRepository, type ConnectionRow } from '../../src/store/repositories/connections.js';
 import { IdempotencyKeysRepository } from '../../src/store/repositories/idempotency-keys.js';
 import { OrganizationsRepository } from '../../src/store/repositories/organizations.js';
-import { QueryTasksRepository, type QueryTaskRow } from '../../src/store/repositories/query-tasks.js';
+import {
+  LIST_SQL_PREVIEW,
+  QueryTasksRepository,
+  type QueryTaskRow,
+} from '../../src/store/repositories/query-tasks.js';
 import { UsersRepository } from '../../src/store/repositories/users.js';
 import { metadataDatabaseUrl, metadataOnPostgres } from '../helpers/deployment.js';
 import { createPostgresMetadataDatabase, type MetadataDatabase } from '../helpers/metadata-db.js';
@@ -308,6 +312,21 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       const rest = await tasks.listByOwner(owner, 10, { createdAt: last.created_at, id: last.id });
       expect([...first, ...rest].map((t) => t.id)).toEqual(all);
       expect(typeof (await tasks.listByOwner(owner, 10))[3]?.row_count).toBe('number');
+      // Lists and status reads never load the SQL or its parameters (up to a MiB each): a list carries
+      // a preview of at most LIST_SQL_PREVIEW + 1 characters, a view neither.
+      await tasks.insert(
+        task(46, { sql: `select '${'é'.repeat(5000)}'`, parameters: `[${'1,'.repeat(9999)}1]` }),
+      );
+      const [newest] = await tasks.listByOwner(owner, 1);
+      expect(newest?.id).toBe(id(46));
+      expect(newest).not.toHaveProperty('sql');
+      expect(newest).not.toHaveProperty('parameters');
+      expect(newest?.sql_preview).toBe(`select '${'é'.repeat(LIST_SQL_PREVIEW + 1 - 8)}`);
+      const view = await tasks.findView(id(46));
+      expect(view).toMatchObject({ id: id(46), status: 'created' });
+      expect(view).not.toHaveProperty('sql');
+      expect(view).not.toHaveProperty('parameters');
+      await tasks.delete(id(46));
       // Only tasks created before the given time: the sweeper leaves freshly queued ones alone.
       expect((await tasks.listCreated(10, at(44))).map((t) => t.id)).toEqual([id(42)]);
       expect(await tasks.listCreated(10, at(1000))).toEqual([

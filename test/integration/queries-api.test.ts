@@ -125,6 +125,8 @@ describe('submitting', () => {
       'invalid_timeout',
     ],
     ['max_rows negative', { query: 'select 1', max_rows: -1 }, '', 400, 'invalid_request'],
+    ['max_rows beyond any store', { query: 'select 1', max_rows: 1e20 }, '', 400, 'invalid_request'],
+    ['timeout beyond any store', { query: 'select 1', timeout_seconds: 1e20 }, '', 400, 'invalid_request'],
     ['unknown field', { query: 'select 1', querry: 'x' }, '', 400, 'unknown_field'],
     ['NUL in the query', { query: 'select 1 \u0000' }, '', 400, 'invalid_request'],
   ];

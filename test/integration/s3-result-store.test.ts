@@ -5,7 +5,7 @@
  * ResultStoreError without credentials in them. Also the results-URL parser that picks the store.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FsResultStore } from '../../src/results/fs-result-store.js';
 import { ResultStoreError } from '../../src/results/result-store.js';
@@ -148,6 +148,42 @@ describe('S3ResultStore', () => {
     await s.deleteResult(id);
     await s.close();
     watched.destroy();
+  });
+
+  it('lists only its results: objects beside them and names that are not lower-case UUIDs are left out', async () => {
+    const s = store({ prefix: 'listing' });
+    const results = [randomUUID(), randomUUID(), randomUUID()].sort();
+    for (const id of results) await s.putPage(id, 0, Buffer.from('[]'));
+    const put = (key: string) =>
+      raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Buffer.from('x') }));
+    const stranger = randomUUID();
+    await put(`listing/${stranger.toUpperCase()}/0.json`);
+    await put(`listing/${stranger}.bak/0.json`);
+    await put('listing/not-a-uuid/0.json');
+    // Objects right under the prefix take room in a listing's answer, so small limits need several requests.
+    for (let i = 0; i < 5; i++) await put(`listing/${i}-readme.txt`);
+    await put(`listingx/${randomUUID()}/0.json`);
+
+    expect(await s.listResultIds(undefined, 100)).toEqual(results);
+    for (const limit of [1, 2]) {
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const batch = await s.listResultIds(after, limit);
+        seen.push(...batch);
+        if (batch.length < limit) break;
+        after = batch.at(-1);
+      }
+      expect(seen).toEqual(results);
+    }
+    await s.close();
+
+    const missing = store({ bucket: 'no-such-bucket' });
+    await expect(missing.listResultIds(undefined, 10)).rejects.toMatchObject({
+      name: 'ResultStoreError',
+      operation: 'list',
+    });
+    await missing.close();
   });
 
   it('reports a missing bucket as ResultStoreError on every operation, not as a missing page', async () => {

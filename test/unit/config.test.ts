@@ -40,6 +40,16 @@ describe('loadConfig', () => {
     expect(err.message.startsWith(`${name}: `)).toBe(true);
   });
 
+  it('keeps task rows 30 days after expiry and sweeps for orphan pages every 10 minutes by default', () => {
+    expect(loadConfig({})).toMatchObject({ taskRetentionDays: 30, orphanSweepIntervalSeconds: 600 });
+    const c = loadConfig({ QRUN_TASK_RETENTION_DAYS: '1', QRUN_ORPHAN_SWEEP_INTERVAL_SECONDS: '0' });
+    expect(c).toMatchObject({ taskRetentionDays: 1, orphanSweepIntervalSeconds: 0 });
+    // Less than a day could delete a task that an Idempotency-Key (kept 24 h) still replays.
+    expect(configError(() => loadConfig({ QRUN_TASK_RETENTION_DAYS: '0' })).variable).toBe(
+      'QRUN_TASK_RETENTION_DAYS',
+    );
+  });
+
   it('reads secrets from *_FILE, and refuses both forms at once', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'qrun-config-'));
     const file = path.join(dir, 'key');

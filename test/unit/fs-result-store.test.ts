@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,34 @@ describe('FsResultStore layout and atomicity', () => {
     const id = randomUUID();
     await store().putPage(id.toUpperCase(), 0, Buffer.from('[]'));
     expect(await readdir(resultDir(id))).toEqual(['0.json']);
+  });
+
+  it('lists only its results: names that are not lower-case UUIDs in their fan-out directory are left out', async () => {
+    const base = join(root, 'listing');
+    const s = new FsResultStore(base);
+    const results = [randomUUID(), randomUUID(), randomUUID()].sort();
+    for (const id of results) await s.putPage(id, 0, Buffer.from('[]'));
+    const stranger = randomUUID();
+    const elsewhere = stranger.startsWith('ff') ? 'fe' : 'ff';
+    for (const dir of [
+      join(base, stranger.slice(0, 2), stranger.toUpperCase()),
+      join(base, stranger.slice(0, 2), `${stranger}.bak`),
+      join(base, stranger.slice(0, 2), 'not-a-uuid'),
+      join(base, elsewhere, stranger),
+      join(base, 'zz', `zz${stranger.slice(2)}`),
+      join(base, 'backup', stranger),
+    ]) {
+      await mkdir(dir, { recursive: true });
+    }
+    // A file named like a result, and a link to a directory elsewhere: neither is a result directory.
+    await writeFile(join(base, stranger.slice(0, 2), stranger), 'x');
+    await symlink(join(base, elsewhere), join(base, elsewhere, `${elsewhere}${stranger.slice(2, 35)}0`));
+    await writeFile(join(base, 'README'), 'x');
+
+    expect(await s.listResultIds(undefined, 100)).toEqual(results);
+    expect(await s.listResultIds(results[0], 1)).toEqual([results[1]]);
+    expect(await s.listResultIds(results[2], 100)).toEqual([]);
+    expect(await new FsResultStore(join(root, 'never-written')).listResultIds(undefined, 10)).toEqual([]);
   });
 
   it('refuses calls after close', async () => {

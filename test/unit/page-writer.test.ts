@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PageWriter } from '../../src/encoding/page-writer.js';
+import { PageWriter, ResultTooLargeError, RowTooLargeError } from '../../src/encoding/page-writer.js';
 import type { PageSink } from '../../src/encoding/page-writer.js';
 
 interface Page {
@@ -115,21 +115,46 @@ describe('PageWriter', () => {
     checkPages(rows, pages, 100, 45);
   });
 
-  it('gives a row larger than maxBytes a page of its own', async () => {
-    const big = row(1, 'x'.repeat(200));
-    const rows = [row(0), big, row(2), row(3)];
-    const { pages, summary } = await writeAll(rows, 100, 50);
-    expect(summary.pageRowCounts).toEqual([1, 1, 2]);
-    expect(pages[1]?.bytes.toString()).toBe(`[${big}]`);
-    checkPages(rows, pages, 100, 50);
+  it('refuses a row too large for a page, naming its number in the result and its size', async () => {
+    const big = row(4, 'x'.repeat(200)); // 214 bytes
+    const { pages, sink } = collector();
+    const writer = new PageWriter({ maxRows: 2, maxBytes: 50, sink });
+    for (const r of [row(0), row(1), row(2), row(3)]) await writer.push(r);
+    const refused = await writer.push(big).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RowTooLargeError);
+    expect(refused).toMatchObject({ rowNumber: 5, rowBytes: 214, maxPageBytes: 50 });
+    // For good: nothing more is taken or stored, and no page ever held the row.
+    await expect(writer.push(row(5))).rejects.toBe(refused);
+    await expect(writer.finish()).rejects.toBe(refused);
+    expect(pages.map((p) => p.rowCount)).toEqual([2, 2]);
+    expect(pages.every((p) => p.bytes.length <= 50)).toBe(true);
   });
 
-  it('gives an oversize first row and consecutive oversize rows their own pages', async () => {
-    const big = row(0, 'y'.repeat(100));
-    const rows = [big, big, row(2)];
-    const { pages, summary } = await writeAll(rows, 100, 50);
-    expect(summary.pageRowCounts).toEqual([1, 1, 1]);
-    checkPages(rows, pages, 100, 50);
+  it('takes a row that exactly fills a page with its brackets, and refuses one byte more', async () => {
+    const fits = row(0, 'y'.repeat(48 - row(0).length)); // 48 bytes: `[row]` is 50
+    expect((await writeAll([fits, fits], 100, 50)).summary.pageRowCounts).toEqual([1, 1]);
+    const over = row(0, 'y'.repeat(49 - row(0).length));
+    await expect(writeAll([over], 100, 50)).rejects.toMatchObject({ rowNumber: 1, rowBytes: 49 });
+  });
+
+  it('refuses the page that would take the result past maxResultBytes, before storing it', async () => {
+    const rows = Array.from({ length: 10 }, (_, i) => row(i)); // 14 bytes each: 46 bytes a page of 3
+    const { pages, sink } = collector();
+    const writer = new PageWriter({ maxRows: 3, maxBytes: 1000, maxResultBytes: 120, sink });
+    let refused: unknown;
+    for (const r of rows) {
+      refused = await writer.push(r).catch((e: unknown) => e);
+      if (refused !== undefined) break;
+    }
+    expect(refused).toBeInstanceOf(ResultTooLargeError);
+    expect(pages.map((p) => p.bytes.length)).toEqual([46, 46]);
+    // Exactly at the limit is allowed; finish() checks the last, partial page too.
+    const exact = new PageWriter({ maxRows: 3, maxBytes: 1000, maxResultBytes: 92, sink: collector().sink });
+    for (const r of rows.slice(0, 6)) await exact.push(r);
+    expect((await exact.finish()).pageCount).toBe(2);
+    const over = new PageWriter({ maxRows: 3, maxBytes: 1000, maxResultBytes: 92, sink: collector().sink });
+    for (const r of rows.slice(0, 7)) await over.push(r);
+    await expect(over.finish()).rejects.toBeInstanceOf(ResultTooLargeError);
   });
 
   it('holds for random rows and limits', async () => {
@@ -147,7 +172,9 @@ describe('PageWriter', () => {
         return row(i, s);
       });
       const maxRows = 1 + rand(50);
-      const maxBytes = 1 + rand(2000);
+      // Room for the longest row with its brackets (a longer one fails the writer: tested above).
+      const longest = Math.max(0, ...rows.map((r) => Buffer.byteLength(r, 'utf8')));
+      const maxBytes = longest + 2 + rand(2000);
       const { pages, summary } = await writeAll(rows, maxRows, maxBytes);
       checkPages(rows, pages, maxRows, maxBytes);
       expect(summary.rowCount).toBe(rows.length);

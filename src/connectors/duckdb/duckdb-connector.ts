@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import {
   DOUBLE,
@@ -22,6 +22,7 @@ import {
   type ColumnInfo,
   type Connector,
   type ConnectorContext,
+  type DuckDBLimits,
   type ParameterValue,
   type QueryStream,
 } from '../connector.js';
@@ -49,12 +50,20 @@ const INSTANCE_OPTIONS: Record<string, string> = {
   allow_persistent_secrets: 'false',
 };
 
+const GiB = 1024 ** 3;
+
 /**
- * DuckDB's buffer manager may hold this much per instance (the default is 80% of the machine's
- * memory); beyond it, spooled results and large sorts, joins and aggregates spill to the instance's
- * temp directory.
+ * Per instance, unless the operator set others (QRUN_DUCKDB_*, passed in the ConnectorContext).
+ * DuckDB's own defaults are a thread per core, 80% of the machine's memory and 90% of the temp
+ * directory's disk, for every instance alike: a few concurrent queries could take the machine.
+ * Within memoryBytes DuckDB's buffer manager holds spooled results and large sorts, joins and
+ * aggregates; beyond it they spill to the instance's temp directory, up to maxTempBytes.
  */
-const MEMORY_LIMIT = '1GB';
+const DEFAULT_LIMITS: DuckDBLimits = {
+  threads: Math.min(2, availableParallelism()),
+  memoryBytes: GiB,
+  maxTempBytes: 10 * GiB,
+};
 
 /**
  * SQL may read or write files (read_csv, glob, COPY … TO, ATTACH) only in the organization's own
@@ -77,6 +86,7 @@ interface Target {
   /** The organization's directory (real path): the only one the session may reach. */
   dir: string;
   readOnly: boolean;
+  limits: DuckDBLimits;
 }
 
 /** An open instance with its private spill directory; `close` removes both. */
@@ -113,10 +123,11 @@ interface SharedInstance {
 const shared = new Map<string, SharedInstance>();
 
 /**
- * Opens the target with the memory limit and a fresh temp directory under os.tmpdir() (not DuckDB's
+ * Opens the target with its limits and a fresh temp directory under os.tmpdir() (not DuckDB's
  * default `<file>.tmp` beside the database, or `.tmp` in the working directory for `:memory:`),
- * both set before the configuration is locked. A read-only file opens with access_mode READ_ONLY;
- * DuckDB cannot open `:memory:` that way (it is private to the stream anyway).
+ * all set before the configuration is locked, so SQL cannot raise them. A read-only file opens
+ * with access_mode READ_ONLY; DuckDB cannot open `:memory:` that way (it is private to the stream
+ * anyway).
  */
 async function openInstance(target: Target): Promise<OpenInstance> {
   const spill = realpathSync(await mkdtemp(join(tmpdir(), 'qrun-duckdb-spill-')));
@@ -126,7 +137,9 @@ async function openInstance(target: Target): Promise<OpenInstance> {
     instance = await DuckDBInstance.create(target.path, {
       ...INSTANCE_OPTIONS,
       ...(target.readOnly && target.path !== MEMORY ? { access_mode: 'READ_ONLY' } : {}),
-      memory_limit: MEMORY_LIMIT,
+      threads: String(target.limits.threads),
+      memory_limit: `${target.limits.memoryBytes}B`,
+      max_temp_directory_size: `${target.limits.maxTempBytes}B`,
       temp_directory: spill,
     });
   } catch (error) {
@@ -360,19 +373,34 @@ const READ_ONLY_REFUSAL =
 
 /** The first word of `sql`, upper-cased, after white space and comments. */
 function leadingKeyword(sql: string): string {
-  let rest = sql;
+  return (/^[A-Za-z_]+/.exec(sql.slice(leadingKeywordStart(sql)))?.[0] ?? '').toUpperCase();
+}
+
+/** Where the first word of `sql` starts, after white space and comments. */
+function leadingKeywordStart(sql: string): number {
+  let at = 0;
   for (;;) {
-    const trimmed = rest.trimStart();
-    if (trimmed.startsWith('--')) {
-      const end = trimmed.indexOf('\n');
-      rest = end < 0 ? '' : trimmed.slice(end + 1);
-    } else if (trimmed.startsWith('/*')) {
-      const end = trimmed.indexOf('*/', 2);
-      rest = end < 0 ? '' : trimmed.slice(end + 2);
+    while (at < sql.length && /\s/.test(sql[at]!)) at++;
+    if (sql.startsWith('--', at)) {
+      const end = sql.indexOf('\n', at);
+      at = end < 0 ? sql.length : end + 1;
+    } else if (sql.startsWith('/*', at)) {
+      const end = sql.indexOf('*/', at + 2);
+      at = end < 0 ? sql.length : end + 2;
     } else {
-      return (/^[A-Za-z_]+/.exec(trimmed)?.[0] ?? '').toUpperCase();
+      return at;
     }
   }
+}
+
+/**
+ * `CALL f(…)` as the query `FROM f(…)`, which DuckDB can spool: it materializes a CALL's whole result
+ * in plain memory, outside memory_limit, even when asked to stream it (measured: `CALL range(6e7)`
+ * held 600 MB before its first row). Same length and line breaks, so error positions still match.
+ */
+function callAsQuery(sql: string): string {
+  const at = leadingKeywordStart(sql);
+  return `${sql.slice(0, at)}FROM${sql.slice(at + 'CALL'.length)}`;
 }
 
 /**
@@ -381,10 +409,13 @@ function leadingKeyword(sql: string): string {
  * an empty chunk, and duckdb_result_error, the only way to its message, is not in the bindings.
  * Run to completion instead, the statement's promise rejects with the database's message.
  *
- * A query (statement type SELECT) is spooled into a temporary table, whose pages DuckDB's buffer
- * manager holds within MEMORY_LIMIT and spills to the temp directory beyond it; that table is then
- * streamed. (A materialized result would not do: DuckDB keeps it in plain memory, outside the limit.)
- * Any other statement, or a query that cannot be the body of CREATE TABLE … AS, is materialized.
+ * A query (statement type SELECT, or a CALL read as `FROM …`) is spooled into a temporary table,
+ * whose pages DuckDB's buffer manager holds within the memory limit and spills to the temp directory
+ * beyond it; that table is then streamed. (A materialized result would not do: DuckDB keeps it in
+ * plain memory, outside the limit.) Any other statement, or a query that cannot be the body of
+ * CREATE TABLE … AS (DESCRIBE, SHOW, SUMMARIZE, PRAGMA, EXPLAIN, … RETURNING), is streamed as DuckDB
+ * allows: their errors come before the first row, except in the rare statement that both streams
+ * and fails part-way, which is reported as failed without DuckDB's message (see batches()).
  * Returns undefined for a statement without a result set.
  */
 async function runStatement(
@@ -404,16 +435,26 @@ async function runStatement(
     try {
       if (readOnly && WRITES_FILES.has(prepared.statementType)) throw new DatabaseError(READ_ONLY_REFUSAL);
       bindParameters(prepared, parameters);
-      if (prepared.statementType === StatementType.SELECT) {
-        const spooled = await spool(session, connection, sql, parameters, prepared);
+      const query =
+        prepared.statementType === StatementType.SELECT
+          ? sql
+          : prepared.statementType === StatementType.CALL
+            ? callAsQuery(sql)
+            : undefined;
+      if (query !== undefined) {
+        const spooled = await spool(session, connection, query, parameters, prepared);
         if (spooled) return spooled;
       }
       // interrupt() stops only a statement already running: an abort since the last await must not start one.
       session.throwIfAborted();
-      const result = await prepared.run();
+      // Streamed, not run(): a materialized result lives in plain memory, outside memory_limit. DuckDB
+      // streams what it can (PRAGMA, DESCRIBE, SHOW… produce rows as they are read) and collects the
+      // rest itself before the first row, as run() would; a sink (INSERT, COPY, DDL) has run to
+      // completion, its errors included, when this resolves. batches() detects a fetch that failed.
+      const result = await prepared.stream();
       // INSERT/UPDATE/DELETE (a row count) and DDL: no result set.
       if (result.returnType !== ResultReturnType.QUERY_RESULT) return undefined;
-      return finished(result.columnNames(), result, result.rowCount);
+      return finished(result.columnNames(), result, undefined);
     } finally {
       prepared.destroySync();
     }
@@ -535,6 +576,7 @@ function resolveTarget(config: Record<string, unknown>, context: ConnectorContex
     path: path.trim() === MEMORY ? MEMORY : resolveUnderRoot(path, context.fileDir, 'path'),
     dir: organizationDir(context.fileDir),
     readOnly: isReadOnly(config),
+    limits: context.duckdb ?? DEFAULT_LIMITS,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../core/errors.js';
+import { AppError, badRequest } from '../../core/errors.js';
 
 interface ErrorBody {
   status: number;
@@ -32,6 +32,17 @@ const FASTIFY_CODES: Record<string, { status: number; key: string; message: stri
     key: 'unsupported_media_type',
     message: 'Send request bodies as application/json.',
   },
+  // Router errors, which reach frameworkErrors below rather than the error handler.
+  FST_ERR_BAD_URL: {
+    status: 400,
+    key: 'invalid_url',
+    message: 'The URL is not valid: a percent sign must be followed by two hex digits of UTF-8.',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 400,
+    key: 'invalid_id',
+    message: 'A path parameter is longer than any id; ids are UUIDs.',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     status: 400,
     key: 'invalid_request',
@@ -52,6 +63,16 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (error instanceof AppError && error.headers) void reply.headers(error.headers);
     return reply.code(body.status).type('application/json; charset=utf-8').send(body);
   });
+}
+
+/**
+ * Errors Fastify's router raises before any route or hook (a malformed percent-encoding, an overlong path
+ * parameter): without this option Fastify writes its own `{error, code, statusCode}` body.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = toErrorBody(error);
+  if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+  void reply.code(body.status).type('application/json; charset=utf-8').send(body);
 }
 
 export function toErrorBody(error: FastifyError | Error): ErrorBody {
@@ -126,6 +147,37 @@ function article(type: string): string {
     .split(',')
     .map((t) => names[t] ?? t)
     .join(' or ');
+}
+
+/**
+ * Two answers Node's HTTP server would otherwise write itself, with an empty body: 400 for an HTTP/1.1
+ * request without Host (the app turns Node's check off with `http: { requireHostHeader: false }` and
+ * makes it here, in the envelope) and 417 for an Expect other than 100-continue. The same per-request
+ * hook echoes the request id (one hook instead of two: it runs on every request).
+ */
+export function registerProtocolChecks(app: FastifyInstance): void {
+  // A callback hook, not an async one: it runs on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    // Echoed, so a client can quote it when it reports a problem.
+    void reply.header('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      return done(badRequest('invalid_request', 'An HTTP/1.1 request needs a Host header.'));
+    }
+    done();
+  });
+  app.server.on('checkExpectation', (_req, res) => {
+    const body = JSON.stringify({
+      status: 417,
+      key: 'expectation_failed',
+      message: 'The only Expect this server knows is 100-continue.',
+    });
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
+  });
 }
 
 /**

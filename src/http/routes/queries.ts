@@ -20,8 +20,23 @@ const SubmitBody = Type.Object(
     parameters: Type.Optional(
       Type.Array(Parameter, { maxItems: 65535, description: 'Positional values bound to $1..$n or ?.' }),
     ),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
-    max_rows: Type.Optional(Type.Integer({ minimum: 1 })),
+    // Upper bounds in the schema, so an absurd number is a 400 naming the field, never a 500 from
+    // a metadata store column that cannot hold it.
+    timeout_seconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        // The store's integer column; the server's own limit (QRUN_QUERY_TIMEOUT_SECONDS) is checked after.
+        maximum: 2_147_483_647,
+        description: "Seconds the query may run (at most the server's QRUN_QUERY_TIMEOUT_SECONDS).",
+      }),
+    ),
+    max_rows: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'Stop after this many rows; the result then says truncated: true.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

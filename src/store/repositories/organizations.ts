@@ -1,6 +1,8 @@
 import { conflict } from '../../core/errors.js';
+import { nowIso } from '../../core/time.js';
 import { isUniqueViolation, type Db } from '../database.js';
 import type { OrganizationsTable } from '../schema.js';
+import { PageDeletionsRepository } from './page-deletions.js';
 
 export type OrganizationRow = OrganizationsTable;
 
@@ -36,9 +38,17 @@ export class OrganizationsRepository {
       .catch((err: unknown) => rethrowNameTaken(err, name));
   }
 
-  async delete(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('organizations').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  /**
+   * Deletes the organization; its users, keys, connections and task rows go with it (foreign keys). The
+   * pages of its results are queued in page_deletions in the same transaction, since once the task rows
+   * are gone nothing else would name them; the sweeper deletes them.
+   */
+  async delete(id: string, now: string = nowIso()): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await new PageDeletionsRepository(trx).requestForOrganization(id, now);
+      const r = await trx.deleteFrom('organizations').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
   }
 }
 

@@ -1,7 +1,44 @@
+import { sql } from 'kysely';
 import type { Db } from '../database.js';
 import type { QueryTasksTable, TaskStatus } from '../schema.js';
 
 export type QueryTaskRow = QueryTasksTable;
+
+/**
+ * A task as status reads see it: every column but the SQL and its parameters (up to a MiB each), which
+ * only the worker needs. Reads that can come in thousands (status polls, long-polls, page reads, the
+ * finished-task cache) never load them.
+ */
+export type QueryTaskView = Omit<QueryTaskRow, 'sql' | 'parameters'>;
+
+/** One entry of the caller's query list: the view, and the SQL cut to `LIST_SQL_PREVIEW` characters plus one. */
+export type QueryTaskListItem = QueryTaskView & { sql_preview: string };
+
+const VIEW_COLUMNS = [
+  'id',
+  'organization_id',
+  'owner',
+  'connection_id',
+  'timeout_seconds',
+  'max_rows',
+  'status',
+  'error',
+  'fields',
+  'schema',
+  'row_count',
+  'page_count',
+  'truncated',
+  'worker_id',
+  'lease_expires_at',
+  'cancel_requested',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'expires_at',
+] as const satisfies readonly (keyof QueryTaskView)[];
+
+/** Characters of SQL a list entry carries; one more is read, to know whether it was cut. */
+export const LIST_SQL_PREVIEW = 1000;
 
 /** Frozen so nobody invents a seventh state. `done`, `failed` and `unknown` are terminal. */
 export const TASK_STATUS = Object.freeze({
@@ -43,8 +80,14 @@ export class QueryTasksRepository {
     await this.db.deleteFrom('query_tasks').where('id', '=', id).execute();
   }
 
+  /** The whole row, SQL and parameters included: for the worker that runs it. */
   find(id: string): Promise<QueryTaskRow | undefined> {
     return this.db.selectFrom('query_tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The row without SQL and parameters: for status reads. */
+  findView(id: string): Promise<QueryTaskView | undefined> {
+    return this.db.selectFrom('query_tasks').select(VIEW_COLUMNS).where('id', '=', id).executeTakeFirst();
   }
 
   /** The caller's queries, newest first, after an optional (created_at, id) cursor. */
@@ -52,8 +95,13 @@ export class QueryTasksRepository {
     owner: string,
     limit: number,
     after?: { createdAt: string; id: string },
-  ): Promise<QueryTaskRow[]> {
-    let q = this.db.selectFrom('query_tasks').selectAll().where('owner', '=', owner);
+  ): Promise<QueryTaskListItem[]> {
+    let q = this.db
+      .selectFrom('query_tasks')
+      .select(VIEW_COLUMNS)
+      // substr counts characters on both SQLite and PostgreSQL.
+      .select(sql<string>`substr(sql, 1, ${LIST_SQL_PREVIEW + 1})`.as('sql_preview'))
+      .where('owner', '=', owner);
     if (after) {
       q = q.where((eb) =>
         eb.or([
@@ -255,6 +303,34 @@ export class QueryTasksRepository {
       .where('id', '=', id)
       .where('status', '=', 'done')
       .execute();
+  }
+
+  /**
+   * Retention: deletes up to `limit` finished tasks, SQL and parameters with them, whose result expired
+   * before `expiredBefore`. Only `failed` and `unknown` ones: a `done` task first goes through expiry
+   * (pages deleted, then `unknown`), so no row is deleted while it still names live pages.
+   */
+  async deleteRetired(expiredBefore: string, limit: number): Promise<number> {
+    // PostgreSQL has no DELETE … LIMIT: the batch is chosen by a subquery.
+    const r = await this.db
+      .deleteFrom('query_tasks')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('query_tasks')
+          .select('id')
+          .where('status', 'in', ['failed', 'unknown'])
+          .where('expires_at', '<', expiredBefore)
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /** Which of these ids have a task row (the orphan sweep keeps their pages). */
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.db.selectFrom('query_tasks').select('id').where('id', 'in', ids).execute();
+    return new Set(rows.map((r) => r.id));
   }
 
   async countByStatus(status: TaskStatus): Promise<number> {
