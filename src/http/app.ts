@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Qrun } from '../app/qrun.js';
@@ -106,10 +106,15 @@ export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** The caller's X-Request-Id when it is a short token ([A-Za-z0-9._-], at most 64), else a new UUID. */
+/** Our own ids: this process's random prefix and a counter (cheaper per request than a UUID). */
+const PROCESS_PREFIX = randomBytes(6).toString('hex');
+let requests = 0;
+
+/** The caller's X-Request-Id when it is a short token ([A-Za-z0-9._-], at most 64), else one of ours. */
 export function requestId(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+  if (typeof given === 'string' && REQUEST_ID_RE.test(given)) return given;
+  return `${PROCESS_PREFIX}-${(++requests).toString(36)}`;
 }
 
 function isPlainJson(text: string): boolean {
