@@ -5,6 +5,7 @@ import type { Qrun } from '../app/qrun.js';
 import { badRequest } from '../core/errors.js';
 import { qrunVersion } from '../core/version.js';
 import { registerAuthentication } from './plugins/authentication.js';
+import { consoleRoutes } from './plugins/console.js';
 import {
   clientErrorHandler,
   frameworkErrors,
@@ -86,6 +87,7 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   await app.register(organizationRoutes(qrun.identity));
   await app.register(connectionRoutes(qrun.connections));
   await app.register(queryRoutes(qrun.queries));
+  await app.register(consoleRoutes());
   return app;
 }
 
