@@ -8,6 +8,7 @@ import { RedisTaskEvents } from '../events/redis-task-events.js';
 import { LocalTaskEvents, type TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
 import { openResultStore } from '../results/results-url.js';
+import { throttledWarn } from '../core/throttled-log.js';
 
 /**
  * The deployment's moving parts, chosen from the configuration alone: in-process dispatch and wake-ups
@@ -44,7 +45,7 @@ export function createTaskEvents(config: Config, log: Logger): TaskEvents {
  */
 export function createRateLimitRedis(config: Config, log: Logger, role: Role): Redis | undefined {
   if (config.redisUrl === undefined || role === 'worker' || config.rateLimitPerMinute === 0) return undefined;
-  let lastLog = 0;
+  const warn = throttledWarn(log, 'rate limit: Redis connection error');
   const redis = new Redis(config.redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -53,12 +54,7 @@ export function createRateLimitRedis(config: Config, log: Logger, role: Role): R
     retryStrategy: (times) => Math.min(times * 200, 2000),
     connectionName: `${config.redisPrefix}:rate-limit`,
   });
-  redis.on('error', (err: unknown) => {
-    // An outage is one story, not a line per reconnect attempt.
-    if (Date.now() - lastLog < 30_000) return;
-    lastLog = Date.now();
-    log.warn({ err }, 'rate limit: Redis connection error');
-  });
+  redis.on('error', (err: unknown) => warn(err));
   return redis;
 }
 

@@ -6,8 +6,10 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { Authenticator } from '../auth/authenticator.js';
 import type { Config, Role } from '../config/config.js';
+import { ConnectionResolver } from '../connectors/connection-resolver.js';
 import { getConnector, listConnectors } from '../connectors/registry.js';
 import { createLogger } from '../core/logger.js';
+import { systemClock, type Clock } from '../core/time.js';
 import { Metrics } from '../core/metrics.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { loadSecretKey, sealedKeyIds } from '../crypto/secret-key.js';
@@ -39,6 +41,8 @@ export interface Qrun {
   authenticator: Authenticator;
   identity: IdentityService;
   connections: ConnectionService;
+  /** Opens stored connections (below both the connection API and the runner). */
+  resolver: ConnectionResolver;
   queries: QueryService;
   runner: QueryRunner;
   sweeper: Sweeper;
@@ -58,7 +62,13 @@ export interface Qrun {
  * The one place where the deployment is chosen: which metadata store, result store and dispatcher.
  * Runs migrations before returning.
  */
-export async function createQrun(config: Config, role: Role = 'start'): Promise<Qrun> {
+export async function createQrun(
+  config: Config,
+  role: Role = 'start',
+  /** For tests: a clock the services, the sweeper and idempotency read instead of the system's. */
+  options: { clock?: Clock } = {},
+): Promise<Qrun> {
+  const clock = options.clock ?? systemClock;
   const log = createLogger(config.logLevel);
   // The data directory holds every tenant's SQL, the keys and the secrets key: the owner's alone.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -115,26 +125,29 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
         .publishIdentityChanged()
         .catch((err: unknown) => log.warn({ err }, 'could not tell other processes that keys changed'));
     },
+    clock,
   );
-  const connections = new ConnectionService(
-    connectionRows,
+  const resolver = new ConnectionResolver(
     { get: getConnector, list: listConnectors },
     secretBox,
+    new EgressPolicy({
+      allow: config.egressAllow,
+      deny: config.egressDeny,
+      metadataDatabaseUrl: config.databaseUrl,
+    }),
     {
       fileRoot: config.fileRoot,
-      maxTests: config.maxConnectionTests,
       duckdb: {
         threads: config.duckdbThreads,
         memoryBytes: config.duckdbMemoryBytes,
         maxTempBytes: config.duckdbMaxTempBytes,
       },
     },
-    new EgressPolicy({
-      allow: config.egressAllow,
-      deny: config.egressDeny,
-      metadataDatabaseUrl: config.databaseUrl,
-    }),
   );
+  const connections = new ConnectionService(connectionRows, resolver, {
+    maxTests: config.maxConnectionTests,
+    clock,
+  });
   const queries = new QueryService(
     {
       tasks,
@@ -150,10 +163,11 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       queryTimeoutSeconds: config.queryTimeoutSeconds,
       organizationMaxQueued: config.organizationMaxQueued,
       maxWaitsPerKey: config.maxWaitsPerKey,
+      clock,
     },
   );
   const runner = new QueryRunner(
-    { tasks, connectionRows, connections, results, pageDeletions, events, metrics, log },
+    { tasks, connectionRows, resolver, results, pageDeletions, events, metrics, log },
     {
       workerId: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
       pageRows: config.pageRows,
@@ -170,6 +184,7 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
       resultTtlSeconds: config.resultTtlSeconds,
       taskRetentionDays: config.taskRetentionDays,
       orphanSweepIntervalSeconds: config.orphanSweepIntervalSeconds,
+      now: clock,
     },
   );
 
@@ -183,6 +198,7 @@ export async function createQrun(config: Config, role: Role = 'start'): Promise<
     authenticator,
     identity,
     connections,
+    resolver,
     queries,
     runner,
     sweeper,

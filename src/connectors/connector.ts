@@ -1,18 +1,31 @@
+import type { TObject } from 'typebox';
 import type { EgressPolicy } from '../net/egress-policy.js';
 
 /**
- * The one small interface every database engine implements (one folder per engine, same file set).
- * Engine differences are capability flags, not subclasses.
+ * The one small interface every database engine implements (one folder per engine, the same file set:
+ * see registry.ts). Engine differences are capability flags, not subclasses.
+ *
+ * Two views of a connector:
+ * - `Engine<C>` is what an engine writes, typed by its configuration `C` (the Static of its TypeBox
+ *   schema, e.g. `Engine<PgConfig>`).
+ * - `Connector` is what the rest of qrun holds (the registry, the services, the query runner): every
+ *   engine alike, whatever its configuration type. `defineConnector(schema, engine)` (config-schema.ts)
+ *   makes one of the other: its methods check a configuration against the schema, which narrows it to
+ *   `C`, before the engine sees it. So no configuration is ever cast to an engine's type.
  *
  * Values: a connector hands rows over as `CellValue`s already in their exact form (see below), so the
  * JSON encoder never has to guess a type and never loses a digit.
+ *
+ * This module holds types and three small classes only: the SQLite child process imports it.
  */
 
+/** How GET /api/connection_types lists one configuration field (derived from the connector's schema). */
 export type ConfigFieldType = 'string' | 'integer' | 'boolean';
 
 export interface ConfigField {
   name: string;
   type: ConfigFieldType;
+  /** Must be sent: neither optional nor with a default. */
   required: boolean;
   secret: boolean;
   default?: string | number | boolean;
@@ -25,13 +38,20 @@ export interface ConfigField {
 }
 
 export interface ConnectorCapabilities {
-  /** How positional parameters are written in SQL: `$1, $2` or `?`. */
+  /**
+   * How positional parameters are written in the SQL: `$1, $2` or `?`. Listed by GET
+   * /api/connection_types; the connector suite runs a query written that way.
+   */
   placeholders: 'dollar' | 'question';
-  /** The engine can stop a running statement on the server side (not just drop the client). */
-  serverCancel: boolean;
-  /** The configuration names a file under QRUN_FILE_ROOT rather than a network host. */
+  /**
+   * The configuration names a file in the organization's directory rather than a network host: no
+   * egress check (ConnectionService), and the test suites put the file in that directory.
+   */
   fileBased: boolean;
 }
+
+/** A configuration as stored and passed around outside its engine: checked by the engine's schema on entry. */
+export type ConnectorConfig = Readonly<Record<string, unknown>>;
 
 /** Already-valid JSON text spliced into the output as is: exact integers, exact floats, json columns. */
 export class JsonText {
@@ -69,8 +89,9 @@ export interface QueryStream {
 
 export interface StreamOptions {
   /**
-   * Aborting stops the statement on the database itself (pg_cancel_backend, KILL QUERY, interrupt),
-   * releases the session, and makes the row iterator throw a QueryAbortedError.
+   * Aborting stops the statement on the database itself (pg_cancel_backend, KILL QUERY, SIGKILL of
+   * the SQLite process, DuckDB interrupt), releases the session, and makes the row iterator throw a
+   * QueryAbortedError. Every engine must: the connector suite checks it on the server.
    */
   signal: AbortSignal;
   /** Rows per batch the connector aims for; a hint, not a promise. */
@@ -79,7 +100,7 @@ export interface StreamOptions {
 
 /**
  * What a connector may reach on behalf of one organization, decided by the operator, never by the
- * user's configuration. Built per organization by ConnectionService.contextFor().
+ * user's configuration. Built per organization by ConnectionResolver.contextFor().
  */
 export interface ConnectorContext {
   /**
@@ -89,7 +110,7 @@ export interface ConnectorContext {
   fileDir: string;
   /**
    * The egress policy: network connectors resolve and check every destination through it and dial
-   * only the addresses it checked (src/connectors/egress.ts).
+   * only the addresses it checked (src/connectors/network.ts).
    */
   egress: EgressPolicy;
   /** The operator's limits for DuckDB instances; the connector's own defaults where absent (tests). */
@@ -105,20 +126,19 @@ export interface DuckDBLimits {
   maxTempBytes: number;
 }
 
-export interface Connector<C extends object = Record<string, unknown>> {
+/** What one engine implements, typed by its configuration `C` (already checked against its schema). */
+export interface Engine<C> {
   /** The type id used in the API (`postgresql`, `mysql`, `sqlite`, `duckdb`). */
   readonly type: string;
   /** Human name (`PostgreSQL`). */
   readonly name: string;
   readonly capabilities: ConnectorCapabilities;
-  readonly configFields: readonly ConfigField[];
 
   /**
-   * Engine-specific checks after the generic field validation (types, required, defaults, unknown fields),
-   * e.g. that a file path leads to a file in the organization's directory. Throws AppError 400 naming the field.
-   * Returns the configuration to store (file paths stay as the client gave them).
+   * Checks beyond the schema, e.g. that a file path leads to a file in the organization's directory or
+   * that a host name is one. Throws AppError 400 naming the field.
    */
-  validateConfig(config: C, context: ConnectorContext): C;
+  checkConfig?(config: C, context: ConnectorContext): void;
 
   /** Connects and runs a trivial query. Throws DatabaseError with the database's message. */
   test(config: C, context: ConnectorContext): Promise<void>;
@@ -136,6 +156,35 @@ export interface Connector<C extends object = Record<string, unknown>> {
     options: StreamOptions,
     context: ConnectorContext,
   ): Promise<QueryStream>;
+}
+
+/**
+ * A connector as the registry holds it: any engine, its configuration checked by its schema on every
+ * entry. `test` and `stream` are the engine's, after that check (a configuration that fails it there
+ * is a DatabaseError).
+ */
+export interface Connector extends Omit<Engine<ConnectorConfig>, 'checkConfig'> {
+  /**
+   * The configuration's JSON Schema as a client writes it (fields with a default are optional there),
+   * for the OpenAPI document: types, ranges, defaults, descriptions and the `x-secret`/`x-target` keywords.
+   */
+  readonly configSchema: TObject;
+  /** The fields as GET /api/connection_types lists them, derived from the schema. */
+  readonly configFields: readonly ConfigField[];
+
+  /**
+   * A client's configuration checked against the schema: aliases mapped, unknown fields refused, empty
+   * values (null, '') dropped, defaults filled, types and ranges checked. Throws AppError 400
+   * `invalid_configuration` naming the field.
+   */
+  parseConfig(input: unknown): ConnectorConfig;
+
+  /**
+   * The engine's own checks after parseConfig (and after the service has put kept secrets back), e.g.
+   * that a file path leads to a file in the organization's directory. Throws AppError 400 naming the
+   * field. Returns the configuration to store (file paths stay as the client gave them).
+   */
+  validateConfig(config: ConnectorConfig, context: ConnectorContext): ConnectorConfig;
 }
 
 /** A database said no. `message` is the database's own, with credentials scrubbed. */

@@ -1,7 +1,8 @@
 import { lstatSync, mkdirSync, realpathSync, type Stats } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
-import { AppError, badRequest, isAppError } from '../core/errors.js';
-import { DatabaseError, type ConfigField } from './connector.js';
+import type { Static } from 'typebox';
+import { AppError, badRequest } from '../core/errors.js';
+import { configSchema, field } from './config-schema.js';
 
 /**
  * The organization's own directory (`$QRUN_FILE_ROOT/<organization id>`), created on first use with
@@ -110,41 +111,17 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : 'unknown error';
 }
 
-/** The `path` field of a file engine's configuration (present after the generic field validation). */
-export function configuredPath(config: Record<string, unknown>): string {
-  if (typeof config.path !== 'string') {
-    throw badRequest('invalid_configuration', 'configuration.path is required.', {
-      field: 'configuration.path',
-    });
-  }
-  return config.path;
+/** The configuration of a file engine (SQLite, DuckDB): the database file, and whether SQL may change it. */
+export function fileConfigSchema(pathDescription: string) {
+  return configSchema({
+    path: field.string({ description: pathDescription }),
+    read_only: field.boolean({
+      description:
+        'Open the database read-only (the default). Set to false to let SQL change the database and, in DuckDB, write files (COPY … TO, EXPORT DATABASE, ATTACH); writes stay inside the organization’s file directory.',
+      default: true,
+    }),
+  });
 }
 
-/** The `read_only` field both file engines share. */
-export const READ_ONLY_FIELD: ConfigField = {
-  name: 'read_only',
-  type: 'boolean',
-  required: false,
-  secret: false,
-  default: true,
-  description:
-    'Open the database read-only (the default). Set to false to let SQL change the database and, in DuckDB, write files (COPY … TO, EXPORT DATABASE, ATTACH); writes stay inside the organization’s file directory.',
-};
-
-/** Read-only unless the configuration says `"read_only": false` (also for connections saved before the field existed). */
-export function isReadOnly(config: Record<string, unknown>): boolean {
-  return config.read_only !== false;
-}
-
-/**
- * Checks a path again when a query opens it (the file, or a symlink, may have changed since the connection
- * was saved). A refusal then fails the query with a DatabaseError instead of answering a 400.
- */
-export function checkedAtOpen<T>(resolvePath: () => T): T {
-  try {
-    return resolvePath();
-  } catch (error) {
-    if (isAppError(error)) throw new DatabaseError(error.message, error.key);
-    throw error;
-  }
-}
+/** A file engine's configuration as its engine sees it (`read_only` filled: also for connections saved before it existed). */
+export type FileConfig = Static<ReturnType<typeof fileConfigSchema>>;

@@ -24,6 +24,27 @@ export class AppError extends Error {
   }
 }
 
+/** An AppError as data (status, key, message, metadata): how a replayed outcome is kept in the store. */
+export interface ErrorRecord {
+  status: number;
+  key: string;
+  message: string;
+  metadata?: Record<string, unknown>;
+}
+
+export function errorRecord(err: AppError): ErrorRecord {
+  return {
+    status: err.status,
+    key: err.key,
+    message: err.message,
+    ...(err.metadata ? { metadata: err.metadata } : {}),
+  };
+}
+
+export function fromErrorRecord(record: ErrorRecord): AppError {
+  return new AppError(record.status, record.key, record.message, { metadata: record.metadata });
+}
+
 export const badRequest = (key: string, message: string, metadata?: Record<string, unknown>) =>
   new AppError(400, key, message, { metadata });
 

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError, isAppError, unavailable } from '../core/errors.js';
 import { whenRedisReady } from '../core/redis-ready.js';
+import { throttledWarn } from '../core/throttled-log.js';
 import { ConnectionSlots } from './connection-slots.js';
 import type { DispatchedTask, Dispatcher, TaskHandler } from './dispatcher.js';
 
@@ -46,8 +47,6 @@ const PARK_BASE_MS = 250;
  * to a race; it bounds the extra latency such a loss costs while keeping a parked job's polling cheap.
  */
 const PARK_MAX_MS = 2000;
-/** Connection errors are logged at most this often per connection: an outage is one story, not hundreds. */
-const ERROR_LOG_INTERVAL_MS = 30_000;
 
 const reconnect = (times: number) => Math.min(times * 200, 2000);
 
@@ -67,7 +66,7 @@ export class BullmqDispatcher implements Dispatcher {
   private readonly queueRedis: Redis;
   private readonly queue: Queue<JobData>;
   private readonly log: Pick<Logger, 'warn' | 'error'> | undefined;
-  private readonly lastErrorLog = new Map<string, number>();
+  private readonly warn: ReturnType<typeof throttledWarn>;
   private worker: Worker<JobData> | undefined;
   private workerRedis: Redis | undefined;
   private slotRedis: Redis | undefined;
@@ -80,6 +79,7 @@ export class BullmqDispatcher implements Dispatcher {
     this.prefix = options.prefix ?? 'qrun';
     this.queueName = options.queueName ?? 'queries';
     this.log = options.log;
+    this.warn = throttledWarn(options.log, 'dispatch Redis error');
     // Commands fail at once while Redis is away instead of queueing behind a reconnect: enqueue is on
     // an API request's path, and a fast 503 with Retry-After beats a hung request.
     this.queueRedis = this.connect('queue', {
@@ -269,11 +269,7 @@ export class BullmqDispatcher implements Dispatcher {
   }
 
   private logError(source: string, err: unknown): void {
-    if (!this.log) return;
-    const now = Date.now();
-    if (now - (this.lastErrorLog.get(source) ?? 0) < ERROR_LOG_INTERVAL_MS) return;
-    this.lastErrorLog.set(source, now);
-    this.log.warn({ err, source }, 'dispatch Redis error');
+    this.warn(err, source);
   }
 }
 

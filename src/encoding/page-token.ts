@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { badRequest } from '../core/errors.js';
 import type { AppError } from '../core/errors.js';
 
@@ -39,7 +40,8 @@ export function createPageTokens(secret: Buffer): PageTokens {
   // Our own copy: the caller may reuse or wipe its buffer.
   const key = Buffer.from(secret);
 
-  const cache = new Map<string, string>();
+  // Least recently used out first, like every bounded cache in qrun (lru-cache).
+  const cache = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
 
   const sign = (queryId: string, page: number): string => {
     const id = queryId.toLowerCase();
@@ -51,8 +53,6 @@ export function createPageTokens(secret: Buffer): PageTokens {
         .digest()
         .subarray(0, MAC_BYTES);
       token = Buffer.concat([writeVarint(page), mac]).toString('base64url');
-      // Bounded the cheap way: start over when full (a miss only costs one HMAC).
-      if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
       cache.set(cacheKey, token);
     }
     return token;

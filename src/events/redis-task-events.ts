@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { whenRedisReady } from '../core/redis-ready.js';
+import { throttledWarn } from '../core/throttled-log.js';
 import { LocalTaskEvents, type TaskEvents } from './task-events.js';
 
 export interface RedisTaskEventsOptions {
@@ -13,7 +14,6 @@ export interface RedisTaskEventsOptions {
 
 /** How long a publish waits for a connection that is still being made before giving up on the hint. */
 const PUBLISH_WAIT_MS = 500;
-const ERROR_LOG_INTERVAL_MS = 30_000;
 
 const reconnect = (times: number) => Math.min(times * 200, 2000);
 
@@ -39,8 +39,7 @@ export class RedisTaskEvents implements TaskEvents {
   private readonly cancelChannel: string;
   private readonly identityChannel: string;
   private readonly subscribed: Promise<void>;
-  private readonly log: Pick<Logger, 'warn'> | undefined;
-  private readonly lastErrorLog = new Map<string, number>();
+  private readonly warn: ReturnType<typeof throttledWarn>;
   private closing: Promise<void> | undefined;
 
   constructor(options: RedisTaskEventsOptions) {
@@ -48,7 +47,7 @@ export class RedisTaskEvents implements TaskEvents {
     this.finishedChannel = `${prefix}:finished`;
     this.cancelChannel = `${prefix}:cancel`;
     this.identityChannel = `${prefix}:identity`;
-    this.log = options.log;
+    this.warn = throttledWarn(options.log, 'task events Redis error; wake-ups are delayed until it is back');
 
     // No offline queue: a publish while Redis is away fails at once instead of piling up behind a reconnect.
     this.publisher = new Redis(options.redisUrl, {
@@ -128,10 +127,6 @@ export class RedisTaskEvents implements TaskEvents {
   }
 
   private logError(source: string, err: unknown): void {
-    if (!this.log) return;
-    const now = Date.now();
-    if (now - (this.lastErrorLog.get(source) ?? 0) < ERROR_LOG_INTERVAL_MS) return;
-    this.lastErrorLog.set(source, now);
-    this.log.warn({ err, source }, 'task events Redis error; wake-ups are delayed until it is back');
+    this.warn(err, source);
   }
 }

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Qrun } from '../app/qrun.js';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Config } from '../config/config.js';
 import { badRequest } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
 import { qrunVersion } from '../core/version.js';
 import { registerAuthentication } from './plugins/authentication.js';
 import { consoleRoutes } from './plugins/console.js';
@@ -15,20 +19,45 @@ import {
 import { registerNotFound } from './plugins/not-found.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
+import { registerRequestMetrics } from './plugins/request-metrics.js';
 import { connectionRoutes } from './routes/connections.js';
-import { docsRoutes } from './routes/docs.js';
+import { markDocsPublic, registerDocs } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { queryRoutes } from './routes/queries.js';
-import { ErrorBody } from './schemas/common.js';
+import type { ConnectionService } from '../service/connection-service.js';
+import type { IdentityService } from '../service/identity-service.js';
+import type { QueryService } from '../service/query-service.js';
+import { ErrorBody } from '../wire/common.js';
+
+/** What the worker's HTTP face needs: health, readiness and metrics. */
+export interface OpsDeps {
+  log: Logger;
+  metrics: Metrics;
+  isReady(): Promise<boolean>;
+}
+
+/**
+ * What the API needs, and nothing more: the services behind its routes, the authenticator, and a few
+ * settings. It never sees the stores, the runner or the sweeper.
+ */
+export interface HttpDeps extends OpsDeps {
+  config: Pick<Config, 'bodyLimitBytes' | 'rateLimitPerMinute' | 'redisPrefix'>;
+  authenticator: Pick<Authenticator, 'authenticate'>;
+  identity: IdentityService;
+  connections: ConnectionService;
+  queries: QueryService;
+  /** Shared rate-limit counters when scaled out; undefined: counted in this process. */
+  rateLimitRedis: Redis | undefined;
+}
 
 /** Builds the HTTP face of qrun over already-assembled services. Nothing here runs user SQL. */
-export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
-  const { config } = qrun;
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const { config } = deps;
   const app = Fastify({
     // Widened to Fastify's logger type so route plugins type-check against the default instance.
-    loggerInstance: qrun.log as FastifyBaseLogger,
+    loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // Rejecting unknown fields needs Ajv to report them instead of silently dropping them, and
     // "5" must not pass as an integer in a JSON body.
@@ -71,30 +100,32 @@ export async function buildHttpApp(qrun: Qrun): Promise<FastifyInstance> {
   registerErrorHandler(app);
   registerProtocolChecks(app);
   registerNotFound(app);
-  registerAuthentication(app, qrun.authenticator);
+  registerRequestMetrics(app, deps.metrics);
+  registerAuthentication(app, deps.authenticator);
+  markDocsPublic(app);
   // After authentication (its check needs the key) and before any route (it hooks each one as it is added).
   await registerRateLimit(app, {
     perMinute: config.rateLimitPerMinute,
-    redis: qrun.rateLimitRedis,
+    redis: deps.rateLimitRedis,
     prefix: config.redisPrefix,
     log: app.log,
   });
   await registerOpenApi(app, qrunVersion());
 
-  await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
-  await app.register(docsRoutes);
-  await app.register(meRoutes(qrun.identity));
-  await app.register(organizationRoutes(qrun.identity));
-  await app.register(connectionRoutes(qrun.connections));
-  await app.register(queryRoutes(qrun.queries));
+  await app.register(healthRoutes(() => deps.isReady(), deps.metrics));
+  await registerDocs(app);
+  await app.register(meRoutes(deps.identity));
+  await app.register(organizationRoutes(deps.identity));
+  await app.register(connectionRoutes(deps.connections));
+  await app.register(queryRoutes(deps.queries));
   await app.register(consoleRoutes());
   return app;
 }
 
 /** The worker's HTTP face: health, readiness and metrics only. */
-export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
+export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: qrun.log as FastifyBaseLogger,
+    loggerInstance: deps.log as FastifyBaseLogger,
     forceCloseConnections: 'idle',
     frameworkErrors,
     http: { requireHostHeader: false },
@@ -102,7 +133,8 @@ export async function buildOpsApp(qrun: Qrun): Promise<FastifyInstance> {
   registerErrorHandler(app);
   registerProtocolChecks(app);
   registerNotFound(app);
-  await app.register(healthRoutes(() => qrun.isReady(), qrun.metrics));
+  registerRequestMetrics(app, deps.metrics);
+  await app.register(healthRoutes(() => deps.isReady(), deps.metrics));
   return app;
 }
 

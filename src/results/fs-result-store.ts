@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { readdir, rm, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { PageFrame } from '../encoding/result-envelope.js';
+import type { PageFrame } from '../encoding/page-frame.js';
 import {
   ResultStoreError,
   isResultKey,

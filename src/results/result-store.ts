@@ -1,6 +1,6 @@
 import { AppError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
-import type { PageFrame } from '../encoding/result-envelope.js';
+import type { PageFrame } from '../encoding/page-frame.js';
 
 /**
  * Where result pages live (DESIGN.md: one blob per page, keyed by query id and page number, written

@@ -6,7 +6,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { framed, type PageFrame } from '../encoding/result-envelope.js';
+import { framed, type PageFrame } from '../encoding/page-frame.js';
 import { ResultStoreError, isResultKey, listLimit, pageNumber, resultKey } from './result-store.js';
 import type { ResultStore } from './result-store.js';
 

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateKey } from '../auth/api-keys.js';
-import type { Qrun } from '../app/qrun.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { IdentityService } from './identity-service.js';
 
 export interface BootstrapResult {
   /** Set only on the very first start: the admin key, to be shown once. */
@@ -18,8 +20,12 @@ export const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
  * to `<data dir>/admin-key`, mode 0600). The partner key comes from QRUN_PARTNER_KEY, or is generated once
  * into `<data dir>/partner-key`. Later starts change nothing and reveal nothing.
  */
-export async function bootstrap(qrun: Qrun): Promise<BootstrapResult> {
-  const { config, identity, log } = qrun;
+export async function bootstrap(deps: {
+  config: Pick<Config, 'dataDir' | 'partnerKey'>;
+  identity: IdentityService;
+  log: Pick<Logger, 'warn'>;
+}): Promise<BootstrapResult> {
+  const { config, identity, log } = deps;
   const result: BootstrapResult = {};
 
   // The configured partner key, else the generated file's, is the only valid one: a start with another

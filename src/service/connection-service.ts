@@ -1,64 +1,14 @@
-import { join } from 'node:path';
 import type { Principal } from '../auth/principal.js';
 import { AppError, badRequest, forbidden, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { nowIso, toWireTime } from '../core/time.js';
-import {
-  SECRET_PLACEHOLDER,
-  maskSecrets,
-  scrubMessage,
-  validateConfigFields,
-} from '../connectors/config-fields.js';
-import {
-  DatabaseError,
-  type Connector,
-  type ConnectorContext,
-  type DuckDBLimits,
-} from '../connectors/connector.js';
-import type { SecretBox } from '../crypto/secret-box.js';
-import { HostLookupError, type EgressPolicy } from '../net/egress-policy.js';
+import { systemClock, toWireTime, type Clock } from '../core/time.js';
+import { SECRET_PLACEHOLDER, maskSecrets, scrubMessage } from '../connectors/config-fields.js';
+import { secretValues, type ConnectionResolver } from '../connectors/connection-resolver.js';
+import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
+import { HostLookupError } from '../net/egress-policy.js';
 import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
+import type { Connection, ConnectionType } from '../wire/connections.js';
 import { checkName } from './validation.js';
-
-export type ConnectorLookup = {
-  get(type: string): Connector | undefined;
-  list(): Connector[];
-};
-
-export interface ConnectionView {
-  id: string;
-  name: string;
-  type: { id: string; name: string };
-  configuration: Record<string, unknown>;
-  organization_id: string;
-  status: string;
-  status_error?: string;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ConnectionTypeView {
-  id: string;
-  name: string;
-  fields: {
-    name: string;
-    type: string;
-    required: boolean;
-    secret: boolean;
-    default?: string | number | boolean;
-    description: string;
-  }[];
-}
-
-/** A connection ready to run queries on: its connector and the decrypted configuration. */
-export interface ResolvedConnection {
-  id: string;
-  organizationId: string;
-  connector: Connector;
-  config: Record<string, unknown>;
-  /** Secret values, for scrubbing database messages. */
-  secrets: string[];
-}
 
 export const CONNECTION_STATUS = Object.freeze({ healthy: 'healthy', untested: 'untested' });
 
@@ -73,62 +23,52 @@ export class ConnectionService {
 
   constructor(
     private readonly repo: ConnectionsRepository,
-    private readonly connectors: ConnectorLookup,
-    private readonly secrets: SecretBox,
+    private readonly resolver: ConnectionResolver,
     /** maxTests: connector tests at once in this process (QRUN_MAX_CONNECTION_TESTS). */
-    private readonly options: { fileRoot: string; maxTests?: number; duckdb?: DuckDBLimits },
-    /** Every network destination a connector dials passes it (QRUN_EGRESS_ALLOW / QRUN_EGRESS_DENY). */
-    private readonly egress: EgressPolicy,
-  ) {}
-
-  /**
-   * What connectors may reach for one organization: its own file directory (and nothing else), and
-   * the network destinations the egress policy allows.
-   */
-  contextFor(organizationId: string): ConnectorContext {
-    return {
-      fileDir: join(this.options.fileRoot, organizationId),
-      egress: this.egress,
-      duckdb: this.options.duckdb,
-    };
+    private readonly options: { maxTests?: number; clock?: Clock } = {},
+  ) {
+    this.now = options.clock ?? systemClock;
   }
 
-  listTypes(): ConnectionTypeView[] {
-    return this.connectors.list().map((c) => ({
+  private readonly now: Clock;
+
+  listTypes(): ConnectionType[] {
+    return this.resolver.listConnectors().map((c) => ({
       id: c.type,
       name: c.name,
       fields: c.configFields.map((f) => ({ ...f })),
+      capabilities: { placeholders: c.capabilities.placeholders, file_based: c.capabilities.fileBased },
     }));
   }
 
-  async list(p: Principal): Promise<ConnectionView[]> {
+  async list(p: Principal): Promise<Connection[]> {
     const orgId = requireMember(p);
     return (await this.repo.listByOrganization(orgId)).map((row) => this.view(row));
   }
 
-  async get(p: Principal, id: string): Promise<ConnectionView> {
+  async get(p: Principal, id: string): Promise<Connection> {
     return this.view(await this.load(p, id));
   }
 
   async create(
     p: Principal,
     input: { name: string; type: string; configuration: unknown; validate?: boolean },
-  ): Promise<ConnectionView> {
+  ): Promise<Connection> {
     const orgId = requireManager(p);
     const connector = this.connector(input.type);
     const name = checkName(input.name);
-    const context = this.contextFor(orgId);
+    const context = this.resolver.contextFor(orgId);
     const config = this.validate(connector, input.configuration, undefined, context);
     await this.checkEgress(connector, config, context);
     const status =
       input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config, context);
-    const now = nowIso();
+    const now = this.now();
     const row: ConnectionRow = {
       id: newId(),
       organization_id: orgId,
       name,
       type: connector.type,
-      configuration: JSON.stringify(this.seal(connector, config)),
+      configuration: JSON.stringify(this.resolver.seal(connector, config)),
       status,
       status_error: null,
       created_at: now,
@@ -146,7 +86,7 @@ export class ConnectionService {
     p: Principal,
     id: string,
     input: { name?: string; type?: string; configuration?: unknown; validate?: boolean },
-  ): Promise<ConnectionView> {
+  ): Promise<Connection> {
     requireManager(p);
     const row = await this.load(p, id);
     const connector = this.connector(row.type);
@@ -155,11 +95,11 @@ export class ConnectionService {
         field: 'type',
       });
     }
-    const changes: Partial<ConnectionRow> = { updated_at: nowIso() };
+    const changes: Partial<ConnectionRow> = { updated_at: this.now() };
     if (input.name !== undefined) changes.name = checkName(input.name);
     if (input.configuration !== undefined) {
-      const stored = this.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
-      const context = this.contextFor(row.organization_id);
+      const stored = this.resolver.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
+      const context = this.resolver.contextFor(row.organization_id);
       const config = this.validate(connector, input.configuration, stored, context);
       await this.checkEgress(connector, config, context);
       changes.status =
@@ -167,7 +107,7 @@ export class ConnectionService {
           ? CONNECTION_STATUS.untested
           : await this.runTest(connector, config, context);
       changes.status_error = null;
-      changes.configuration = JSON.stringify(this.seal(connector, config));
+      changes.configuration = JSON.stringify(this.resolver.seal(connector, config));
     }
     await this.repo.update(id, changes);
     return this.view({ ...row, ...changes });
@@ -180,26 +120,11 @@ export class ConnectionService {
 
   /** Checks a configuration without saving anything. */
   async test(p: Principal, input: { type: string; configuration: unknown }): Promise<{ status: string }> {
-    const context = this.contextFor(requireMember(p));
+    const context = this.resolver.contextFor(requireMember(p));
     const connector = this.connector(input.type);
     const config = this.validate(connector, input.configuration, undefined, context);
     await this.checkEgress(connector, config, context);
     return { status: await this.runTest(connector, config, context) };
-  }
-
-  /** For the query runner: the caller's connection with its secrets opened. 404 for another organization's. */
-  async resolve(p: Principal, id: string): Promise<ResolvedConnection> {
-    const row = await this.load(p, id);
-    return this.resolveRow(row);
-  }
-
-  resolveRow(row: ConnectionRow): ResolvedConnection {
-    const connector = this.connector(row.type);
-    const config = this.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
-    const secrets = connector.configFields
-      .filter((f) => f.secret && typeof config[f.name] === 'string')
-      .map((f) => config[f.name] as string);
-    return { id: row.id, organizationId: row.organization_id, connector, config, secrets };
   }
 
   // ---- helpers ----
@@ -212,21 +137,7 @@ export class ConnectionService {
   }
 
   private connector(type: unknown): Connector {
-    const connector = typeof type === 'string' ? this.connectors.get(type) : undefined;
-    if (!connector) {
-      const known = this.connectors
-        .list()
-        .map((c) => c.type)
-        .join(', ');
-      throw badRequest(
-        'invalid_connection_type',
-        `Unknown connection type "${String(type)}"; use one of: ${known}.`,
-        {
-          field: 'type',
-        },
-      );
-    }
-    return connector;
+    return this.resolver.connector(type);
   }
 
   private validate(
@@ -235,7 +146,7 @@ export class ConnectionService {
     stored: Record<string, unknown> | undefined,
     context: ConnectorContext,
   ): Record<string, unknown> {
-    const fields = validateConfigFields(connector.configFields, input);
+    const fields = connector.parseConfig(input);
     const config = connector.validateConfig(keepStoredSecrets(connector, fields, stored), context);
     return config;
   }
@@ -296,9 +207,7 @@ export class ConnectionService {
     config: Record<string, unknown>,
     context: ConnectorContext,
   ): Promise<string> {
-    const secrets = connector.configFields
-      .filter((f) => f.secret && typeof config[f.name] === 'string')
-      .map((f) => config[f.name] as string);
+    const secrets = secretValues(connector, config);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -321,27 +230,9 @@ export class ConnectionService {
     }
   }
 
-  private seal(connector: Connector, config: Record<string, unknown>): Record<string, unknown> {
-    const out = { ...config };
-    for (const f of connector.configFields) {
-      const v = out[f.name];
-      if (f.secret && typeof v === 'string') out[f.name] = this.secrets.seal(v);
-    }
-    return out;
-  }
-
-  private open(connector: Connector, stored: Record<string, unknown>): Record<string, unknown> {
-    const out = { ...stored };
-    for (const f of connector.configFields) {
-      const v = out[f.name];
-      if (f.secret && typeof v === 'string') out[f.name] = this.secrets.open(v);
-    }
-    return out;
-  }
-
-  private view(row: ConnectionRow): ConnectionView {
+  private view(row: ConnectionRow): Connection {
     const connector = this.connector(row.type);
-    const view: ConnectionView = {
+    const view: Connection = {
       id: row.id,
       name: row.name,
       type: { id: connector.type, name: connector.name },

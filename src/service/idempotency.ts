@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { AppError, badRequest, conflict } from '../core/errors.js';
+import {
+  AppError,
+  badRequest,
+  conflict,
+  errorRecord,
+  fromErrorRecord,
+  type ErrorRecord,
+} from '../core/errors.js';
 import { isoAfter, nowIso } from '../core/time.js';
 import type { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
 
@@ -7,11 +14,6 @@ const KEY_RE = /^[A-Za-z0-9_-]{8,255}$/;
 const RETENTION_MS = 24 * 3600 * 1000;
 /** A submit takes milliseconds; a record still pending after this belongs to a request that never finished. */
 const PENDING_ABANDONED_MS = 60_000;
-
-export interface StoredResponse {
-  status: number;
-  body: unknown;
-}
 
 /** Checks the Idempotency-Key header's form; undefined when absent. */
 export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
@@ -31,57 +33,53 @@ export function requestHash(request: unknown): string {
 }
 
 /**
- * Runs `work` at most once per (caller, key) within 24 h and replays its response afterwards.
- * Client errors are part of the fixed response; 429, 5xx and 503s are not (the caller should retry them).
+ * Runs `work` at most once per (caller, key) within 24 h and replays its outcome afterwards: the same
+ * result, or the same AppError. Client errors are part of the fixed outcome; 429, 5xx and 503s are not
+ * (the caller should retry them). The outcome is stored as JSON, so `T` must survive a JSON round trip.
  */
-export async function withIdempotency(
+export async function withIdempotency<T>(
   repo: IdempotencyKeysRepository,
   owner: string,
   key: string | undefined,
   hash: string,
-  work: () => Promise<StoredResponse>,
-): Promise<StoredResponse> {
+  work: () => Promise<T>,
+  now: () => string = nowIso,
+): Promise<T> {
   if (key === undefined) return work();
-  const now = nowIso();
+  const started = now();
   let inserted = await repo.tryInsertPending({
     owner,
     key,
     request_hash: hash,
-    created_at: now,
-    expires_at: isoAfter(now, RETENTION_MS),
+    created_at: started,
+    expires_at: isoAfter(started, RETENTION_MS),
   });
   if (!inserted) {
     const existing = await repo.find(owner, key);
     // Expired, or pending for so long that its request must have died with its process: start afresh.
     const abandoned =
-      existing?.state === 'pending' && existing.created_at < isoAfter(now, -PENDING_ABANDONED_MS);
-    if (existing && (existing.expires_at < now || abandoned)) {
+      existing?.state === 'pending' && existing.created_at < isoAfter(started, -PENDING_ABANDONED_MS);
+    if (existing && (existing.expires_at < started || abandoned)) {
       await repo.delete(owner, key);
       inserted = await repo.tryInsertPending({
         owner,
         key,
         request_hash: hash,
-        created_at: now,
-        expires_at: isoAfter(now, RETENTION_MS),
+        created_at: started,
+        expires_at: isoAfter(started, RETENTION_MS),
       });
     }
-    if (!inserted) return replay(await repo.find(owner, key), hash);
+    if (!inserted) return replay<T>(await repo.find(owner, key), hash);
   }
 
   try {
-    const response = await work();
-    await repo.complete(owner, key, response.status, JSON.stringify(response.body));
-    return response;
+    const result = await work();
+    await repo.complete(owner, key, 200, JSON.stringify(result));
+    return result;
   } catch (err) {
     // 429 is "not now", like a 503: the retry the client is told to make must be able to succeed.
     if (err instanceof AppError && err.status < 500 && err.status !== 429) {
-      const body = {
-        status: err.status,
-        message: err.message,
-        key: err.key,
-        ...(err.metadata ? { metadata: err.metadata } : {}),
-      };
-      await repo.complete(owner, key, err.status, JSON.stringify(body));
+      await repo.complete(owner, key, err.status, JSON.stringify(errorRecord(err)));
     } else {
       await repo.delete(owner, key);
     }
@@ -89,10 +87,7 @@ export async function withIdempotency(
   }
 }
 
-function replay(
-  existing: Awaited<ReturnType<IdempotencyKeysRepository['find']>>,
-  hash: string,
-): StoredResponse {
+function replay<T>(existing: Awaited<ReturnType<IdempotencyKeysRepository['find']>>, hash: string): T {
   if (!existing) {
     throw conflict(
       'idempotency_conflict',
@@ -112,10 +107,9 @@ function replay(
       'This Idempotency-Key was already used with a different query or connection; use a new key.',
     );
   }
-  const body = JSON.parse(existing.response_body ?? 'null') as unknown;
+  const stored = JSON.parse(existing.response_body ?? 'null') as unknown;
   if (existing.response_status !== null && existing.response_status >= 400) {
-    const b = body as { message: string; key: string; metadata?: Record<string, unknown> };
-    throw new AppError(existing.response_status, b.key, b.message, { metadata: b.metadata });
+    throw fromErrorRecord(stored as ErrorRecord);
   }
-  return { status: existing.response_status ?? 200, body };
+  return stored as T;
 }

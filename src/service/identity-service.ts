@@ -2,52 +2,12 @@ import { generateKey, hashKey, keyHint, type KeyKind } from '../auth/api-keys.js
 import type { Principal } from '../auth/principal.js';
 import { badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { nowIso, toWireTime } from '../core/time.js';
+import { systemClock, toWireTime, type Clock } from '../core/time.js';
 import type { ApiKeyRow, ApiKeysRepository } from '../store/repositories/api-keys.js';
 import type { OrganizationRow, OrganizationsRepository } from '../store/repositories/organizations.js';
 import type { UserRow, UsersRepository } from '../store/repositories/users.js';
+import type { CreatedKey, KeyInfo, Me, Organization, User } from '../wire/identity.js';
 import { checkName } from './validation.js';
-
-export interface Organization {
-  id: string;
-  name: string;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface User {
-  id: string;
-  organization_id: string;
-  email: string;
-  role: 'admin' | 'user';
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ApiKeyInfo {
-  id: string;
-  kind: KeyKind;
-  hint: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-/** A freshly made key: the only moment its value exists outside the caller's hands. */
-export interface CreatedKey {
-  id: string;
-  value: string;
-}
-
-export interface Me {
-  id?: string;
-  email?: string;
-  organization_id: string | null;
-  organization_name: string | null;
-  role?: 'admin' | 'user';
-  is_user: boolean;
-  is_organization: boolean;
-  is_partner: boolean;
-}
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
 
@@ -62,6 +22,7 @@ export class IdentityService {
     private readonly keys: ApiKeysRepository,
     /** Called after any change that can alter or end what a key resolves to (the authenticator's cache). */
     private readonly onIdentityChange: () => void = () => undefined,
+    private readonly now: Clock = systemClock,
   ) {}
 
   me(p: Principal): Me {
@@ -114,7 +75,7 @@ export class IdentityService {
     if (await this.organizations.findByName(name)) {
       throw conflict('organization_exists', `An organization named "${name}" already exists.`);
     }
-    const now = nowIso();
+    const now = this.now();
     const row: OrganizationRow = { id: newId(), name, created_at: now, updated_at: now };
     await this.organizations.insert(row);
     return toOrganization(row);
@@ -128,7 +89,7 @@ export class IdentityService {
     if (other && other.id !== id) {
       throw conflict('organization_exists', `An organization named "${name}" already exists.`);
     }
-    const now = nowIso();
+    const now = this.now();
     await this.organizations.rename(id, name, now);
     this.onIdentityChange();
     return toOrganization({ ...org, name, updated_at: now });
@@ -163,7 +124,7 @@ export class IdentityService {
     if (await this.users.findByEmail(email)) {
       throw conflict('user_exists', `A user with email ${email} already exists.`);
     }
-    const now = nowIso();
+    const now = this.now();
     const row: UserRow = {
       id: newId(),
       organization_id: orgId,
@@ -184,7 +145,7 @@ export class IdentityService {
   ): Promise<User> {
     await this.requireUserManager(p, orgId);
     const user = await this.loadUser(orgId, userId);
-    const changes: Partial<Pick<UserRow, 'email' | 'role' | 'updated_at'>> = { updated_at: nowIso() };
+    const changes: Partial<Pick<UserRow, 'email' | 'role' | 'updated_at'>> = { updated_at: this.now() };
     if (input.email !== undefined) {
       const email = checkEmail(input.email);
       const other = await this.users.findByEmail(email);
@@ -212,7 +173,7 @@ export class IdentityService {
     return this.insertKey('user', orgId, userId);
   }
 
-  async listUserKeys(p: Principal, orgId: string, userId: string): Promise<ApiKeyInfo[]> {
+  async listUserKeys(p: Principal, orgId: string, userId: string): Promise<KeyInfo[]> {
     await this.requireUserManager(p, orgId);
     await this.loadUser(orgId, userId);
     return (await this.keys.listForUser(userId)).map(toKeyInfo);
@@ -224,7 +185,7 @@ export class IdentityService {
     if (!key || key.kind !== 'user' || key.user_id !== userId || key.organization_id !== orgId) {
       throw notFound('key', keyId);
     }
-    await this.keys.revoke(keyId, nowIso());
+    await this.keys.revoke(keyId, this.now());
     this.onIdentityChange();
   }
 
@@ -233,7 +194,7 @@ export class IdentityService {
     return this.insertKey('organization', orgId, null);
   }
 
-  async listOrganizationKeys(p: Principal, orgId: string): Promise<ApiKeyInfo[]> {
+  async listOrganizationKeys(p: Principal, orgId: string): Promise<KeyInfo[]> {
     await this.requireUserManager(p, orgId);
     return (await this.keys.listForOrganization(orgId)).map(toKeyInfo);
   }
@@ -242,7 +203,7 @@ export class IdentityService {
     await this.requireUserManager(p, orgId);
     const key = await this.keys.find(keyId);
     if (!key || key.kind !== 'organization' || key.organization_id !== orgId) throw notFound('key', keyId);
-    await this.keys.revoke(keyId, nowIso());
+    await this.keys.revoke(keyId, this.now());
     this.onIdentityChange();
   }
 
@@ -266,7 +227,7 @@ export class IdentityService {
         user_id: null,
         key_hash: hash,
         key_hint: keyHint(value),
-        created_at: nowIso(),
+        created_at: this.now(),
         revoked_at: null,
       });
     } else if (existing.kind !== 'partner') {
@@ -275,7 +236,7 @@ export class IdentityService {
     } else if (existing.revoked_at !== null) {
       await this.keys.reinstate(existing.id);
     }
-    const revoked = await this.keys.revokeOtherPartnerKeys(hash, nowIso());
+    const revoked = await this.keys.revokeOtherPartnerKeys(hash, this.now());
     if (revoked > 0) this.onIdentityChange();
     return { revoked };
   }
@@ -295,7 +256,7 @@ export class IdentityService {
       user_id: userId,
       key_hash: hashKey(value),
       key_hint: keyHint(value),
-      created_at: nowIso(),
+      created_at: this.now(),
       revoked_at: null,
     };
     await this.keys.insert(row);
@@ -366,7 +327,7 @@ function toUser(row: UserRow): User {
   };
 }
 
-function toKeyInfo(row: ApiKeyRow): ApiKeyInfo {
+function toKeyInfo(row: ApiKeyRow): KeyInfo {
   return {
     id: row.id,
     kind: row.kind,

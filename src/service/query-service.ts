@@ -3,23 +3,22 @@ import { ownerOf, type Principal } from '../auth/principal.js';
 import type { ParameterValue } from '../connectors/connector.js';
 import { AppError, badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { nowIso, toWireTime } from '../core/time.js';
+import { systemClock, toWireTime, type Clock } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { PageTokens } from '../encoding/page-token.js';
-import { resultEnvelope } from '../encoding/result-envelope.js';
+import type { PageFrame } from '../encoding/page-frame.js';
 import type { TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
 import type { IdempotencyKeysRepository } from '../store/repositories/idempotency-keys.js';
 import {
-  isTerminal,
   LIST_SQL_PREVIEW,
   type QueryTaskListItem,
   type QueryTaskView,
   type QueryTasksRepository,
 } from '../store/repositories/query-tasks.js';
-import type { TaskStatus } from '../store/schema.js';
-import { EXPIRED_MESSAGE } from '../worker/sweeper.js';
+import { EXPIRED_MESSAGE, isTerminal } from '../core/task-status.js';
+import type { CanceledQuery, QuerySummary, SubmittedQuery } from '../wire/queries.js';
 import { requestHash, withIdempotency } from './idempotency.js';
 
 export interface SubmitInput {
@@ -44,31 +43,37 @@ export interface QueryServiceOptions {
    * with the current status, as if the time were up.
    */
   maxWaitsPerKey: number;
+  clock?: Clock;
 }
 
-/** What GET /api/queries/{id} answers. A finished result is the whole response body, page included. */
+/** One page of a finished result, as the caller frames it (the HTTP layer: result-envelope.ts). */
+export interface FinishedResult {
+  id: string;
+  /** The JSON array of field names, as stored. */
+  fieldsJson: string;
+  /** The JSON array of {name, type}, as stored. */
+  schemaJson: string;
+  count: number;
+  truncated: boolean;
+  expires: string;
+  /** Signed tokens of the neighbouring pages; null at the ends. */
+  nextPage: string | null;
+  previousPage: string | null;
+}
+
+/** Builds the bytes around a finished result's page; the stored page is read into the space between. */
+export type FrameBuilder = (result: FinishedResult) => PageFrame;
+
+/** What a status read answers. A finished result is the caller's frame with this page's rows read into it. */
 export type QueryResultView =
   | { id: string; status: 'created' | 'running' }
   | { id: string; status: 'failed' | 'unknown'; error: string }
   | {
       id: string;
       status: 'done';
-      /** The JSON response body: the envelope with this page's stored rows spliced in unparsed. */
+      /** head ‖ the page's stored rows, unparsed ‖ tail. */
       body: Buffer;
     };
-
-export interface QuerySummary {
-  id: string;
-  status: TaskStatus;
-  connection_id: string;
-  query: string;
-  count: number | null;
-  error: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  expires: string | null;
-}
 
 const MAX_WAIT_SECONDS = 60;
 const FINISHED_CACHE_MAX = 10_000;
@@ -92,6 +97,7 @@ export class QueryService {
   });
   /** Long-polls open per API key in this process. */
   private readonly waits = new Map<string, number>();
+  private readonly now: Clock;
 
   constructor(
     private readonly deps: {
@@ -104,9 +110,11 @@ export class QueryService {
       pageTokens: PageTokens;
     },
     private readonly options: QueryServiceOptions,
-  ) {}
+  ) {
+    this.now = options.clock ?? systemClock;
+  }
 
-  async submit(p: Principal, input: SubmitInput): Promise<{ status: number; body: unknown }> {
+  async submit(p: Principal, input: SubmitInput): Promise<SubmittedQuery> {
     const organizationId = requireMember(p);
     const sql = this.queryText(input);
     const parameters = input.parameters ?? [];
@@ -127,63 +135,72 @@ export class QueryService {
       maxRows: input.maxRows ?? null,
     });
 
-    return withIdempotency(this.deps.idempotency, owner, input.idempotencyKey, hash, async () => {
-      const connection = await this.deps.connections.find(organizationId, input.connectionId);
-      if (!connection) throw notFound('connection', input.connectionId);
-      // Checked before the insert, so concurrent submits may overshoot by a few; the point is that one
-      // organization cannot fill the instance's queue, not an exact count.
-      const unfinished = await this.deps.tasks.countUnfinished(organizationId);
-      const max = this.options.organizationMaxQueued;
-      if (unfinished.created + unfinished.running >= max) {
-        throw new AppError(
-          429,
-          'too_many_queries',
-          `Your organization has ${unfinished.created + unfinished.running} queries waiting or running, the most ` +
-            `this server allows at once (${max}); submit more once some have finished.`,
-          { headers: { 'retry-after': '5' }, metadata: { limit: max } },
-        );
-      }
-      // 503 storage_full while the result volume is short of QRUN_MIN_FREE_BYTES: nothing is created.
-      await this.deps.results.assertRoom();
-      const id = newId();
-      await this.deps.tasks.insert({
-        id,
-        organization_id: organizationId,
-        owner,
-        connection_id: connection.id,
-        sql,
-        parameters: JSON.stringify(parameters),
-        timeout_seconds: timeoutSeconds,
-        max_rows: input.maxRows ?? null,
-        status: 'created',
-        error: null,
-        fields: null,
-        schema: null,
-        row_count: null,
-        page_count: null,
-        truncated: 0,
-        worker_id: null,
-        lease_expires_at: null,
-        cancel_requested: 0,
-        created_at: nowIso(),
-        started_at: null,
-        finished_at: null,
-        expires_at: null,
-      });
-      try {
-        await this.deps.dispatcher.enqueue({
-          taskId: id,
-          connectionId: connection.id,
-          organizationId,
-          position: unfinished.created + 1,
+    const submitted = await withIdempotency(
+      this.deps.idempotency,
+      owner,
+      input.idempotencyKey,
+      hash,
+      async () => {
+        const connection = await this.deps.connections.find(organizationId, input.connectionId);
+        if (!connection) throw notFound('connection', input.connectionId);
+        // Checked before the insert, so concurrent submits may overshoot by a few; the point is that one
+        // organization cannot fill the instance's queue, not an exact count.
+        const unfinished = await this.deps.tasks.countUnfinished(organizationId);
+        const max = this.options.organizationMaxQueued;
+        if (unfinished.created + unfinished.running >= max) {
+          throw new AppError(
+            429,
+            'too_many_queries',
+            `Your organization has ${unfinished.created + unfinished.running} queries waiting or running, the most ` +
+              `this server allows at once (${max}); submit more once some have finished.`,
+            { headers: { 'retry-after': '5' }, metadata: { limit: max } },
+          );
+        }
+        // 503 storage_full while the result volume is short of QRUN_MIN_FREE_BYTES: nothing is created.
+        await this.deps.results.assertRoom();
+        const id = newId();
+        await this.deps.tasks.insert({
+          id,
+          organization_id: organizationId,
+          owner,
+          connection_id: connection.id,
+          sql,
+          parameters: JSON.stringify(parameters),
+          timeout_seconds: timeoutSeconds,
+          max_rows: input.maxRows ?? null,
+          status: 'created',
+          error: null,
+          fields: null,
+          schema: null,
+          row_count: null,
+          page_count: null,
+          truncated: 0,
+          worker_id: null,
+          lease_expires_at: null,
+          cancel_requested: 0,
+          created_at: this.now(),
+          started_at: null,
+          finished_at: null,
+          expires_at: null,
         });
-      } catch (err) {
-        // Not queued means not accepted: leave nothing behind, so a retry cannot run it twice.
-        await this.deps.tasks.delete(id);
-        throw err;
-      }
-      return { status: 200, body: { data: { id, status: 'created' } } };
-    });
+        try {
+          await this.deps.dispatcher.enqueue({
+            taskId: id,
+            connectionId: connection.id,
+            organizationId,
+            position: unfinished.created + 1,
+          });
+        } catch (err) {
+          // Not queued means not accepted: leave nothing behind, so a retry cannot run it twice.
+          await this.deps.tasks.delete(id);
+          throw err;
+        }
+        return { id, status: 'created' } as const;
+      },
+      this.now,
+    );
+    // Replays of records kept before 2026-11-30 carry the whole response body; they expire within 24 h.
+    return 'data' in submitted ? (submitted as unknown as { data: SubmittedQuery }).data : submitted;
   }
 
   /** Long-polls open in this process, over all keys (for metrics and tests). */
@@ -199,6 +216,7 @@ export class QueryService {
     id: string,
     pageToken: string | undefined,
     waitSeconds: number | undefined,
+    frame: FrameBuilder,
   ): Promise<QueryResultView> {
     let task = await this.load(p, id);
     const page = pageToken === undefined ? 0 : this.deps.pageTokens.verify(id, pageToken);
@@ -217,10 +235,10 @@ export class QueryService {
         }
       }
     }
-    return this.view(task, page);
+    return this.view(task, page, frame);
   }
 
-  async cancel(p: Principal, id: string): Promise<{ id: string; status: TaskStatus; error: string | null }> {
+  async cancel(p: Principal, id: string): Promise<CanceledQuery> {
     let task = await this.load(p, id);
     if (isTerminal(task.status)) {
       throw conflict(
@@ -228,7 +246,7 @@ export class QueryService {
         `The query already finished (${task.status}); there is nothing to cancel.`,
       );
     }
-    const now = nowIso();
+    const now = this.now();
     // The store records the cancel; the wake-up only makes it faster (a worker also sees the flag at its
     // next heartbeat), so a wake-up lost to a Redis outage must not fail the request.
     if (task.status === 'created' && (await this.deps.tasks.cancelCreated(id, 'canceled', now, now))) {
@@ -324,7 +342,7 @@ export class QueryService {
     }
   }
 
-  private async view(task: QueryTaskView, page: number): Promise<QueryResultView> {
+  private async view(task: QueryTaskView, page: number, frameFor: FrameBuilder): Promise<QueryResultView> {
     const { id } = task;
     switch (task.status) {
       case 'created':
@@ -335,13 +353,13 @@ export class QueryService {
         return { id, status: task.status, error: task.error ?? task.status };
     }
     // Expired results read `unknown` from the moment they expire, whether or not the sweeper has run.
-    if (task.expires_at !== null && task.expires_at <= nowIso())
+    if (task.expires_at !== null && task.expires_at <= this.now())
       return { id, status: 'unknown', error: EXPIRED_MESSAGE };
     const pageCount = task.page_count ?? 0;
     if (page >= Math.max(pageCount, 1)) {
       throw badRequest('invalid_page_token', 'The page token points past the end of this result.');
     }
-    const frame = resultEnvelope({
+    const frame = frameFor({
       id,
       fieldsJson: task.fields ?? '[]',
       schemaJson: task.schema ?? '[]',

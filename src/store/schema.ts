@@ -1,3 +1,5 @@
+import type { TaskStatus } from '../core/task-status.js';
+
 /**
  * Table shapes for Kysely. Times are RFC 3339 UTC text (see core/time.ts) and JSON is text,
  * so the same migrations and queries run on SQLite and PostgreSQL.
@@ -43,8 +45,6 @@ export interface ConnectionsTable {
   created_at: string;
   updated_at: string;
 }
-
-export type TaskStatus = 'created' | 'running' | 'done' | 'failed' | 'unknown';
 
 export interface QueryTasksTable {
   id: string;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../core/metrics.js';
 import { DatabaseError, QueryAbortedError } from '../connectors/connector.js';
 import { scrubMessage } from '../connectors/config-fields.js';
+import { formatBytes } from '../core/bytes.js';
 import { isoAfter, nowIso } from '../core/time.js';
 import { uniqueFieldNames } from '../encoding/field-names.js';
 import {
@@ -13,7 +14,7 @@ import {
 import { createRowEncoder } from '../encoding/row-encoder.js';
 import type { TaskEvents } from '../events/task-events.js';
 import { isStorageFull, type ResultStore } from '../results/result-store.js';
-import type { ConnectionService, ResolvedConnection } from '../service/connection-service.js';
+import type { ConnectionResolver, ResolvedConnection } from '../connectors/connection-resolver.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
 import type { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import type { QueryTaskRow, QueryTasksRepository } from '../store/repositories/query-tasks.js';
@@ -33,7 +34,8 @@ export interface QueryRunnerOptions {
 export interface QueryRunnerDeps {
   tasks: QueryTasksRepository;
   connectionRows: ConnectionsRepository;
-  connections: ConnectionService;
+  /** Opens the stored connection a task runs on (secrets, files and network of its organization). */
+  resolver: ConnectionResolver;
   results: ResultStore;
   /** Where a page delete that failed is queued for the sweeper to retry. */
   pageDeletions: PageDeletionsRepository;
@@ -141,7 +143,7 @@ export class QueryRunner {
       task.sql,
       parameters,
       { signal, batchSize },
-      this.deps.connections.contextFor(task.organization_id),
+      this.deps.resolver.contextFor(task.organization_id),
     );
 
     const fields = uniqueFieldNames(stream.columns.map((c) => c.name));
@@ -207,7 +209,7 @@ export class QueryRunner {
     if (!row || row.organization_id !== task.organization_id) {
       throw new DatabaseError('The connection this query was submitted on no longer exists.');
     }
-    return this.deps.connections.resolveRow(row);
+    return this.deps.resolver.resolve(row);
   }
 
   /** Records the failure, after removing any pages written so far: a failed query has no partial result. */
@@ -291,17 +293,4 @@ function limitMessage(
     );
   }
   return undefined;
-}
-
-/** `4 MiB`, `10 GiB`, or exact bytes when no binary unit divides them. */
-function formatBytes(bytes: number): string {
-  for (const [unit, size] of [
-    ['TiB', 1024 ** 4],
-    ['GiB', 1024 ** 3],
-    ['MiB', 1024 ** 2],
-    ['KiB', 1024],
-  ] as const) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
-  }
-  return `${bytes} bytes`;
 }

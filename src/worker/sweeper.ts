@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { EXPIRED_MESSAGE, LOST_MESSAGE } from '../core/task-status.js';
 import { isoAfter, nowIso } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { TaskEvents } from '../events/task-events.js';
@@ -7,10 +8,6 @@ import type { IdempotencyKeysRepository } from '../store/repositories/idempotenc
 import type { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import type { QueryTasksRepository } from '../store/repositories/query-tasks.js';
 import { deletePages, errorText } from './page-cleanup.js';
-
-export const LOST_MESSAGE =
-  'lost: the worker running this query stopped before it finished (crash or restart); its result was lost. Submit it again.';
-export const EXPIRED_MESSAGE = 'expired: the result was kept for its retention period and has been deleted.';
 
 const BATCH = 500;
 const STRANDED_AFTER_MS = 15_000;

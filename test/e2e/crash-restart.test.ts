@@ -24,6 +24,7 @@ import {
   type DeploymentEnv,
 } from '../helpers/deployment.js';
 import { freePort, runQrun, waitForHttp, type QrunProcess } from '../helpers/process.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 const dataDir = mkdtempSync(path.join(tmpdir(), 'qrun-crash-'));
@@ -76,14 +77,6 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function start(): Promise<{ proc: QrunProcess; base: string }> {
   const port = await freePort();
   const started = runQrun(['start'], { ...env, QRUN_PORT: String(port) });
@@ -127,18 +120,21 @@ describe('crash and restart', () => {
     const slow = await submit(
       `/* ${marker} */ SELECT n, CASE WHEN n = 5000 THEN pg_sleep(600) END AS slept FROM generate_series(1, 10000) AS n`,
     );
-    await until(async () => {
+    await waitUntil('the slow query to run', async () => {
       const s = await status(slow);
       if (s !== 'created' && s !== 'running') throw new Error(`the slow query ended ${s} before the crash`);
       return s === 'running';
-    }, 'the slow query to run');
+    });
     // One worker, busy with the slow query: this one waits in the queue.
     const queued = await submit('SELECT n FROM generate_series(1, 250) AS n');
-    await until(async () => (await storedPages(results!, slow)) > 0, 'a page of the slow query in the store');
-    await until(async () => {
+    await waitUntil(
+      'a page of the slow query in the store',
+      async () => (await storedPages(results!, slow)) > 0,
+    );
+    await waitUntil('the slow query to sleep on the server', async () => {
       const r = await withPg((c) => c.query(`SELECT 1 ${MARKED} AND state = 'active'`, [marker]));
       return r.rowCount === 1;
-    }, 'the slow query to sleep on the server');
+    });
     expect(await status(slow)).toBe('running');
     expect(await status(queued)).toBe('created');
 
@@ -156,7 +152,7 @@ describe('crash and restart', () => {
     expect(lost.body.data.results).toBeUndefined();
     if (onScaleOut) {
       // The sweeper deletes the pages right after recording the verdict, so a reader may be a moment early.
-      await until(async () => !(await anyPageExists(results!, slow, pages)), 'the lost pages to go');
+      await waitUntil('the lost pages to go', async () => !(await anyPageExists(results!, slow, pages)));
     } else {
       // Recovery runs before the server listens, so the pages are already gone.
       expect(await anyPageExists(results!, slow, pages)).toBe(false);

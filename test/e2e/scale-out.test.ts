@@ -10,6 +10,7 @@ import { freePort, runQrun, waitForHttp, type QrunProcess } from '../helpers/pro
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { request } from '../helpers/server.js';
+import { waitForQueryEnd, waitUntil, type QueryApi } from '../helpers/wait.js';
 
 /**
  * The scale-out deployment as real processes: 2 `qrun api` and 2 `qrun worker` on PostgreSQL metadata,
@@ -19,6 +20,9 @@ import { request } from '../helpers/server.js';
  *
  * It sets up this deployment itself whatever QRUN_TEST_DEPLOYMENT says, so `npm run test:scale-out`
  * leaves it out (it would only repeat this file); `vitest run` (the first pass of `npm test`) runs it.
+ *
+ * The processes, the data and the two stored connections are shared (beforeAll); each test starts the
+ * workers it needs itself, so any one of them passes alone (`vitest run -t '<its name>'`) or in any order.
  */
 
 const TAG = `qrun_e2e_${randomBytes(4).toString('hex')}`;
@@ -40,7 +44,8 @@ const procs: QrunProcess[] = [];
 let s3: S3rver;
 const apis: string[] = [];
 let adminKey = '';
-let workers: QrunProcess[] = [];
+/** Every worker started so far, dead ones included. */
+const workers: QrunProcess[] = [];
 let common: Record<string, string> = {};
 const connections: Record<'postgresql' | 'mysql', string> = { postgresql: '', mysql: '' };
 
@@ -143,17 +148,40 @@ beforeAll(async () => {
     await waitForHttp(`${apis[i]}/readyz`, p);
     if (i === 0) adminKey = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
   }
-  workers = [];
-  for (let i = 0; i < 2; i++) workers.push(await startWorker());
+  for (const [engine, configuration] of [
+    ['postgresql', { hostname: '127.0.0.1', port: 5432, database: DATA_DB, username: 'postgres' }],
+    ['mysql', { hostname: '127.0.0.1', port: 3306, database: DATA_DB, username: 'root' }],
+  ] as const) {
+    const c = await request(apis[0]!, 'POST', '/api/connections', {
+      auth: { bearer: adminKey },
+      body: { name: engine, type: engine, configuration },
+    });
+    expect(c.status, c.text).toBe(200);
+    connections[engine] = c.body.data.id;
+  }
 }, 180_000);
 
 async function startWorker(): Promise<QrunProcess> {
   const port = await freePort();
   const p = runQrun(['worker'], { ...common, QRUN_DATA_DIR: tempDir(), QRUN_WORKER_PORT: String(port) });
   procs.push(p);
+  workers.push(p);
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, p);
   return p;
 }
+
+const running = (p: QrunProcess) => p.child.exitCode === null && p.child.signalCode === null;
+
+/** Starts workers until `n` are alive (whatever earlier tests did to theirs); returns the live ones. */
+async function ensureWorkers(n: number): Promise<QrunProcess[]> {
+  while (workers.filter(running).length < n) await startWorker();
+  return workers.filter(running);
+}
+
+/** One api process as a QueryApi (for waitForQueryEnd). */
+const via = (api: string): QueryApi => ({
+  request: (method, p, options) => request(api, method, p, options),
+});
 
 async function submitVia(api: string, engine: 'postgresql' | 'mysql', query: string) {
   const r = await request(api, 'POST', `/api/connections/${connections[engine]}/query`, {
@@ -164,22 +192,19 @@ async function submitVia(api: string, engine: 'postgresql' | 'mysql', query: str
   return r.body.data.id as string;
 }
 
-async function waitTerminal(api: string, id: string) {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const r = await request(api, 'GET', `/api/queries/${id}?wait=30`, { auth: { bearer: adminKey } });
-    if (['done', 'failed', 'unknown'].includes(r.body.data.status)) return r;
-  }
-  throw new Error(`${id} never finished`);
+function waitTerminal(api: string, id: string) {
+  return waitForQueryEnd(via(api), { bearer: adminKey }, id);
 }
 
-async function activeBackends(marker: string): Promise<number> {
-  return pgAdmin(async (c) => {
+async function activeBackends(marker: string, client?: pg.Client): Promise<number> {
+  const count = async (c: pg.Client) => {
     const r = await c.query(
       `select count(*)::int as n from pg_stat_activity where state = 'active' and query like $1 and pid <> pg_backend_pid()`,
       [`%${marker}%`],
     );
     return r.rows[0].n as number;
-  });
+  };
+  return client ? count(client) : pgAdmin(count);
 }
 
 afterAll(async () => {
@@ -206,17 +231,8 @@ afterAll(async () => {
 describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', () => {
   it('runs 200 queries across both apis, survives a worker killed mid-way, and serves only complete results', async () => {
     const auth = { bearer: adminKey };
-    for (const [engine, configuration] of [
-      ['postgresql', { hostname: '127.0.0.1', port: 5432, database: DATA_DB, username: 'postgres' }],
-      ['mysql', { hostname: '127.0.0.1', port: 3306, database: DATA_DB, username: 'root' }],
-    ] as const) {
-      const c = await request(apis[0]!, 'POST', '/api/connections', {
-        auth,
-        body: { name: engine, type: engine, configuration },
-      });
-      expect(c.status, c.text).toBe(200);
-      connections[engine] = c.body.data.id;
-    }
+    // Two workers, one of which dies half-way.
+    const [victim] = await ensureWorkers(2);
 
     const started = Date.now();
     const submitted: { id: string; engine: 'postgresql' | 'mysql'; size: number; via: number }[] = [];
@@ -232,21 +248,17 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
       expect(r.status, r.text).toBe(200);
       submitted.push({ id: r.body.data.id, engine, size, via });
       // Half-way, kill a worker while it is busy.
-      if (i === QUERIES / 2) workers[0]!.child.kill('SIGKILL');
+      if (i === QUERIES / 2) victim!.child.kill('SIGKILL');
     }
 
     // Every task reaches a terminal status, read through the api that did not take it.
     const final = new Map<string, any>();
     for (const q of submitted) {
       const other = apis[1 - q.via]!;
-      let r;
-      for (let attempt = 0; attempt < 20; attempt++) {
-        r = await request(other, 'GET', `/api/queries/${q.id}?wait=30`, { auth });
-        expect(r.status).toBe(200);
-        if (['done', 'failed', 'unknown'].includes(r.body.data.status)) break;
-      }
-      expect(['done', 'unknown'], `${q.id}: ${JSON.stringify(r!.body.data)}`).toContain(r!.body.data.status);
-      final.set(q.id, r!.body);
+      // Generous: the killed worker's tasks wait for their leases to run out.
+      const r = await waitForQueryEnd(via(other), auth, q.id, { timeoutMs: 300_000 });
+      expect(['done', 'unknown'], `${q.id}: ${JSON.stringify(r.body.data)}`).toContain(r.body.data.status);
+      final.set(q.id, r.body);
     }
     const elapsed = (Date.now() - started) / 1000;
 
@@ -294,10 +306,10 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
   }, 600_000);
 
   it('a cancel sent to either api reaches the worker and stops the statement; long-polls end on any api', async () => {
+    await ensureWorkers(1);
     const marker = `cancel_${TAG}`;
     const id = await submitVia(apis[0]!, 'postgresql', `select pg_sleep(60) /* ${marker} */`);
-    for (let i = 0; i < 200 && (await activeBackends(marker)) === 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitUntil('the statement to run on the server', async () => (await activeBackends(marker)) > 0);
     expect(await activeBackends(marker)).toBe(1);
     // A long-poll waits on api 0 while the cancel goes through api 1.
     const waiting = request(apis[0]!, 'GET', `/api/queries/${id}?wait=60`, { auth: { bearer: adminKey } });
@@ -307,26 +319,21 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
     expect(canceled.body.data).toMatchObject({ status: 'failed', error: 'canceled' });
     const polled = await waiting;
     expect(polled.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
-    for (let i = 0; i < 100 && (await activeBackends(marker)) > 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(await activeBackends(marker)).toBe(0);
+    await waitUntil('the statement to leave the server', async () => (await activeBackends(marker)) === 0);
   });
 
   it('the per-connection limit holds across three workers together', async () => {
-    // One worker died in the first test; two more make three.
-    workers.push(await startWorker(), await startWorker());
+    await ensureWorkers(3);
     const marker = `limit_${TAG}`;
     const ids: string[] = [];
     for (let i = 0; i < 20; i++)
       ids.push(await submitVia(apis[i % 2]!, 'postgresql', `select pg_sleep(0.3) /* ${marker} */`));
     let max = 0;
     let finished = false;
-    const sampler = (async () => {
-      while (!finished) {
-        max = Math.max(max, await activeBackends(marker));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    // Samples back to back on one connection (each sample a round trip) until every query has ended.
+    const sampler = pgAdmin(async (c) => {
+      while (!finished) max = Math.max(max, await activeBackends(marker, c));
+    });
     for (const id of ids) expect((await waitTerminal(apis[0]!, id)).body.data.status).toBe('done');
     finished = true;
     await sampler;
@@ -335,8 +342,7 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
 
   it('tasks survive Redis losing its data: the sweeper enqueues them again', async () => {
     // Stop every worker so the new tasks stay queued, then drop qrun's keys as a Redis restart would.
-    for (const w of workers)
-      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    for (const w of workers) if (running(w)) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(await submitVia(apis[i % 2]!, 'mysql', `select ${i} as i`));
@@ -350,7 +356,7 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
     } while (cursor !== '0');
     await redis.quit();
     expect(dropped).toBeGreaterThan(0);
-    workers = [await startWorker()];
+    await ensureWorkers(1);
     for (const [i, id] of ids.entries()) {
       const r = await waitTerminal(apis[1]!, id);
       expect(r.body.data.status).toBe('done');
@@ -359,6 +365,7 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
   });
 
   it('while Redis is unreachable an api serves finished results and answers submits with 503', async () => {
+    await ensureWorkers(1);
     const finished = await submitVia(apis[0]!, 'postgresql', 'select 42 as answer');
     expect((await waitTerminal(apis[0]!, finished)).body.data.status).toBe('done');
 

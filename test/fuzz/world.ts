@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { TestServer } from '../helpers/server.js';
+import { waitForQueryEnd } from '../helpers/wait.js';
 
 export type CredentialName = 'admin' | 'partner' | 'user' | 'orgKey' | 'otherAdmin';
 
@@ -133,11 +134,7 @@ export async function buildWorld(s: TestServer): Promise<World> {
   const run = async (auth: { bearer?: string; basic?: string }, connectionId: string, query: string) => {
     const { id } = await ok('POST', `/api/connections/${connectionId}/query`, auth, { query });
     // Polled: long-polls answer at once on this server (QRUN_MAX_WAITS_PER_KEY=0).
-    let r = await s.request('GET', `/api/queries/${id}`, { auth });
-    for (let i = 0; i < 300 && !['done', 'failed'].includes(r.body?.data?.status); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      r = await s.request('GET', `/api/queries/${id}`, { auth });
-    }
+    const r = await waitForQueryEnd(s, auth, id, { waitSeconds: 0, intervalMs: 100, timeoutMs: 30_000 });
     expect(['done', 'failed'], r.text).toContain(r.body.data.status);
     return { id: id as string, next: r.body.links?.next as string | undefined };
   };

@@ -3,17 +3,18 @@
  *
  * 1. `vitest run`: every test on the embedded default (SQLite metadata, in-process dispatch and
  *    wake-ups, result pages as files);
- * 2. `npm run test:scale-out` (QRUN_TEST_DEPLOYMENT=scale-out): test/integration, test/security and
- *    test/e2e again on the scale-out deployment: PostgreSQL metadata (a fresh database per server), BullMQ dispatch and
- *    Redis pub/sub wake-ups (a unique QRUN_REDIS_PREFIX per server, its keys deleted afterwards) and
+ * 2. `npm run test:scale-out` (QRUN_TEST_DEPLOYMENT=scale-out): the files that depend on the deployment
+ *    again, on the scale-out deployment: PostgreSQL metadata (a fresh database per server), BullMQ dispatch
+ *    and Redis pub/sub wake-ups (a unique QRUN_REDIS_PREFIX per server, its keys deleted afterwards) and
  *    S3 pages on s3rver (one per test file, a key prefix per server).
  *
- * Tests reach the deployment only through these helpers: startTestServer (test/helpers/server.ts) and
- * deploymentEnv() for `qrun` child processes. Tests that build their parts by hand (connectors, stores,
- * the dispatchers) are the same in both passes; they are cheap enough to run twice, and running them keeps
- * pass 2 "the whole suite" without a list of exceptions to maintain. The one exception:
- * test/e2e/scale-out.test.ts starts its own api and worker processes on PostgreSQL, Redis and s3rver
- * whatever the switch says, so pass 2 would repeat it unchanged (over a minute); it is excluded there.
+ * Tests reach the deployment only through these helpers: startTestServer (test/helpers/server.ts),
+ * deploymentEnv() for `qrun` child processes, metadataDatabaseUrl(), openResultStore() and the flags
+ * below. The files that use them, directly or through a helper, are the second pass: test/scale-out-suites.ts
+ * lists them, and test/unit/scale-out-suites.test.ts (reading the code with helpers/deployment-suites.ts)
+ * fails when that list is out of date. Tests that build their parts by hand (connectors, stores, the
+ * dispatchers, test/e2e/scale-out.test.ts with its own processes) are the same on both deployments and run
+ * once.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

@@ -42,4 +42,10 @@ export interface EngineFixture {
    * (pg_stat_activity, SHOW PROCESSLIST), to prove a cancel really stopped the statement.
    */
   runningStatements?(marker: string): Promise<number>;
+  /**
+   * For engines without a server (and so without runningStatements): the CPU time (ms) spent where the
+   * engine runs statements (this process for DuckDB, the statement processes for SQLite), so a test can
+   * see that a statement is really running before it aborts it.
+   */
+  engineCpuMs?(): number;
 }

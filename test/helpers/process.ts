@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from './wait.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled CLI; `npm test` builds it first (pretest). */
@@ -58,20 +59,20 @@ export function runQrun(args: string[], env: Record<string, string>): QrunProces
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Polls until `url` answers 200 (or the process dies, or the time is up). */
+/** Polls until `url` answers 200; fails at once if the process dies, and names what it saw on timeout. */
 export async function waitForHttp(url: string, proc: QrunProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let dead = false;
   void proc.exited.then(() => (dead = true));
-  while (Date.now() < deadline) {
-    if (dead) throw new Error(`qrun exited early:\n${proc.stderr()}\n${proc.stdout()}`);
-    try {
-      const r = await fetch(url);
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${url}:\n${proc.stderr()}\n${proc.stdout()}`);
+  await waitUntil(
+    () => `${url} to answer 200:\n${proc.stderr()}\n${proc.stdout()}`,
+    async () => {
+      if (dead) throw new Error(`qrun exited early:\n${proc.stderr()}\n${proc.stdout()}`);
+      try {
+        return (await fetch(url)).status === 200;
+      } catch {
+        return false; // not listening yet
+      }
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createQrun, type Qrun } from '../../src/app/qrun.js';
+import type { Clock } from '../../src/core/time.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { bootstrap } from '../../src/service/bootstrap.js';
@@ -57,6 +58,8 @@ export interface TestServerOptions {
    * deploymentEnv(dataDir)), so that the restart reaches the same metadata store and secrets key.
    */
   dataDir?: string;
+  /** The clock the services, the sweeper and idempotency read (see testClock in test/helpers/clock.ts). */
+  clock?: Clock;
 }
 
 /**
@@ -97,7 +100,7 @@ export async function startTestServer(
     });
     // The `start` role, as `qrun start` runs it: API and worker in this one process, whatever the
     // deployment's parts.
-    qrun = await createQrun(config);
+    qrun = await createQrun(config, 'start', { clock: options.clock });
     const store = qrun.results;
     const putPage = store.putPage.bind(store);
     store.putPage = (queryId, page, bytes) => {

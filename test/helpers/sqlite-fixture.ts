@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteConnector } from '../../src/connectors/sqlite/sqlite-connector.js';
 import { EgressPolicy } from '../../src/net/egress-policy.js';
+import { childProcesses } from './cpu.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
 
 let root: string | undefined;
@@ -121,4 +122,9 @@ export const sqliteFixture: EngineFixture = {
     twoParameters: 'SELECT ? AS a, ? AS b',
   },
   valueCases,
+  // Each statement runs in a child process of its own (and dies with its stream).
+  engineCpuMs: () =>
+    childProcesses()
+      .filter((child) => child.command.includes('sqlite-worker'))
+      .reduce((sum, child) => sum + child.cpuMs, 0),
 };

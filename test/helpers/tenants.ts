@@ -52,15 +52,3 @@ export async function submitQuery(
   expect(r.status, r.text).toBe(200);
   return r.body.data.id;
 }
-
-const TERMINAL = new Set(['done', 'failed', 'unknown']);
-
-/** Long-polls until the query has ended; fails the test if it has not within `polls` long-polls of 30 s. */
-export async function waitForEnd(s: TestServer, auth: Auth, id: string, polls = 10) {
-  for (let i = 0; i < polls; i++) {
-    const r = await s.request('GET', `/api/queries/${id}?wait=30`, { auth });
-    expect(r.status, r.text).toBe(200);
-    if (TERMINAL.has(r.body.data.status)) return r;
-  }
-  throw new Error(`query ${id} did not end within ${polls} long-polls`);
-}

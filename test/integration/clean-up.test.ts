@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ResultStore } from '../../src/results/result-store.js';
 import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const pgConfig = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
 const DAY_MS = 86_400_000;
@@ -53,21 +54,15 @@ async function storedStatus(id: string): Promise<string | undefined> {
   return row?.status;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 function finished(id: string): Promise<string> {
-  return until(`query ${id} to finish`, async () => {
-    const status = await storedStatus(id);
-    return status === 'done' || status === 'failed' || status === 'unknown' ? status : undefined;
-  });
+  return waitUntil(
+    `query ${id} to finish`,
+    async () => {
+      const status = await storedStatus(id);
+      return status === 'done' || status === 'failed' || status === 'unknown' ? status : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
 }
 
 /** Moves a finished task's expiry (and its finish) into the past, as if that time had gone by. */
@@ -247,8 +242,10 @@ describe('the orphan sweep', () => {
     const running = await submit(
       'select n, case when n = 100 then pg_sleep(60)::text end as s from generate_series(1, 100) n',
     );
-    await until('pages of the running query', async () =>
-      (await s.pagesExist(running)) && (await storedStatus(running)) === 'running' ? true : undefined,
+    await waitUntil(
+      'pages of the running query',
+      async () => (await s.pagesExist(running)) && (await storedStatus(running)) === 'running',
+      { timeoutMs: 30_000 },
     );
     const orphan = randomUUID();
     await s.qrun.results.putPage(orphan, 0, Buffer.from('[]'));

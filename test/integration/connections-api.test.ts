@@ -101,18 +101,12 @@ describe('connections CRUD', () => {
     });
     expect(updated.status).toBe(200);
     expect(updated.body.data).toMatchObject({ name: 'maria-renamed', status: 'healthy' });
-    const resolved = await s.qrun.connections.resolve(
-      {
-        kind: 'user',
-        keyId: 'k',
-        userId: 'u',
-        email: 'e',
-        role: 'admin',
-        organizationId: created.body.data.organization_id,
-        organizationName: 'default',
-      },
-      id,
-    );
+    const stored = await s.qrun.store.db
+      .selectFrom('connections')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const resolved = s.qrun.resolver.resolve(stored);
     expect(resolved.config.password).toBe(MARIADB_PASSWORD);
   });
 

@@ -3,7 +3,6 @@
  * runs off the event loop and really dies on cancel, SQL cannot reach files outside the file root,
  * and the value tables of both fixtures.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +14,11 @@ import {
   type ParameterValue,
   type QueryStream,
 } from '../../src/connectors/connector.js';
+import { childProcesses } from '../helpers/cpu.js';
 import { duckdbFixture } from '../helpers/duckdb-fixture.js';
 import type { EngineFixture } from '../helpers/engine-fixture.js';
 import { sqliteFixture } from '../helpers/sqlite-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const neverAborted = () => new AbortController().signal;
 
@@ -27,20 +28,15 @@ async function collect(stream: QueryStream): Promise<CellValue[][][]> {
   return batches;
 }
 
-/** Child processes of this process (Linux `ps`), to see whether a SQLite worker is still alive. */
-function childPids(): number[] {
-  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
-  // `ps` itself is our child while it runs.
-  return out === '' ? [] : out.split(/\s+/).map(Number);
-}
+/** Child processes of this process, to see whether a SQLite worker is still alive. */
+const childPids = (): number[] => childProcesses().map((child) => child.pid);
 
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Settles to the error, or to undefined. */
+const settle = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
 
 function engine(fixture: EngineFixture) {
   let config: Record<string, unknown>;
@@ -154,16 +150,16 @@ describe.each([sqliteFixture, duckdbFixture])('$type basics', (fixture) => {
 
   it('cancels a slow statement on abort and throws QueryAbortedError', async () => {
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(new Error('test cancel')), 500);
-    const attempt = (async () => collect(await db.run(fixture.sql.slow(20), [], 1000, controller.signal)))();
-    const error = await attempt.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    // Ten minutes of work: only an abort that stops the statement ends this within the test's time.
+    const attempt = (async () => collect(await db.run(fixture.sql.slow(600), [], 1000, controller.signal)))();
+    const outcome = settle(attempt);
+    const cpu = fixture.engineCpuMs!.bind(fixture);
+    const before = cpu();
+    await waitUntil('the engine to spend 200 ms of CPU on the statement', () => cpu() - before >= 200);
+    controller.abort(new Error('test cancel'));
+    const error = await outcome;
     expect(error).toBeInstanceOf(QueryAbortedError);
     expect((error as QueryAbortedError).reason).toEqual(new Error('test cancel'));
-    expect(Date.now() - started).toBeLessThan(5000);
     // And the engine is usable right after.
     expect((await db.rows('SELECT 2 AS two')).map((r) => Number(r[0]))).toEqual([2]);
   });
@@ -206,38 +202,55 @@ describe('sqlite worker process', () => {
   afterAll(() => sqliteFixture.teardown());
 
   it('keeps the event loop responsive while a heavy query runs', async () => {
+    const controller = new AbortController();
+    // Ten minutes of one sqlite3_step(): were it on this thread, not one timer could fire until it ended.
+    const outcome = settle(
+      (async () => collect(await db.run(sqliteFixture.sql.slow(600), [], 1000, controller.signal)))(),
+    );
     let ticks = 0;
-    const timer = setInterval(() => ticks++, 20);
+    const timer = setInterval(() => ticks++, 10);
     try {
-      const started = Date.now();
-      const rows = await db.rows(sqliteFixture.sql.slow(1));
-      const elapsed = Date.now() - started;
-      expect(rows.length).toBe(1);
-      expect(elapsed).toBeGreaterThan(300);
-      // A blocked loop would tick zero times during the query.
-      expect(ticks).toBeGreaterThan(elapsed / 20 / 3);
+      const cpu = sqliteFixture.engineCpuMs!.bind(sqliteFixture);
+      const before = cpu();
+      // The worker computes (its CPU time grows) while this thread keeps running timers.
+      await waitUntil(
+        'the worker to spend 300 ms of CPU while this event loop turns 10 times',
+        () => cpu() - before >= 300 && ticks >= 10,
+      );
     } finally {
       clearInterval(timer);
+      controller.abort('done');
     }
+    // Still running when aborted: it ends by the abort, not with rows.
+    expect(await outcome).toBeInstanceOf(QueryAbortedError);
   });
 
   it('kills the worker process on abort, mid-statement', async () => {
     const before = childPids();
     const controller = new AbortController();
-    const pending = db.run(sqliteFixture.sql.slow(60), [], 1000, controller.signal);
-    await waitFor(() => childPids().length > before.length);
-    setTimeout(() => controller.abort('stop'), 300);
+    const pending = db.run(sqliteFixture.sql.slow(600), [], 1000, controller.signal);
+    const worker = await waitUntil('the worker process', () =>
+      childProcesses().find(
+        (child) => !before.includes(child.pid) && child.command.includes('sqlite-worker'),
+      ),
+    );
+    // Mid-statement: the worker has started computing (start-up alone costs it well under this).
+    await waitUntil(
+      'the worker to spend 300 ms of CPU',
+      () => (childProcesses().find((child) => child.pid === worker.pid)?.cpuMs ?? 0) >= 300,
+    );
+    controller.abort('stop');
     await expect(pending).rejects.toBeInstanceOf(QueryAbortedError);
-    await waitFor(() => childPids().length <= before.length, 2000);
+    await waitUntil('the worker process to end', () => !childPids().includes(worker.pid));
   });
 
   it('ends the worker when the consumer stops early and after a normal end', async () => {
     const before = childPids().length;
     const stream = await db.run(sqliteFixture.sql.series(50_000), [], 10);
     for await (const _batch of stream.rows) break;
-    await waitFor(() => childPids().length <= before);
+    await waitUntil('the worker to end after an early stop', () => childPids().length <= before);
     await db.rows('SELECT 1');
-    await waitFor(() => childPids().length <= before);
+    await waitUntil('the worker to end after a normal end', () => childPids().length <= before);
   });
 
   it('keeps SQL away from files outside the root (ATTACH, VACUUM INTO)', async () => {
@@ -287,20 +300,24 @@ describe('duckdb specifics', () => {
       duckdbFixture.connector.stream(config, sql, [], { signal, batchSize: 10 }, db.context);
     // Not yet drained, so its read-only instance stays open.
     const held = await open(readOnly, 'SELECT range AS v FROM range(100)');
-    let written = false;
-    const write = (async () => collect(await db.run('CREATE TABLE after_ro AS SELECT 1 AS x')))().then(
-      () => (written = true),
+    const events: string[] = [];
+    const write = (async () => collect(await db.run('CREATE TABLE after_ro AS SELECT 1 AS x')))().then(() =>
+      events.push('written'),
     );
     // A waiting stream can still be stopped.
     const controller = new AbortController();
     const stopped = open(db.config, 'SELECT 1', controller.signal);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(written).toBe(false);
+    // Sentinel: a whole stream of its own (open an instance, run, close), started after the write. Had
+    // the write not waited for the read-only instance, it would have finished first.
+    await collect(await open({ path: ':memory:' }, 'SELECT 1 AS sentinel'));
+    events.push('sentinel');
     controller.abort('stop');
+    // Still waiting when aborted (it would have run `SELECT 1` otherwise).
     await expect(stopped).rejects.toBeInstanceOf(QueryAbortedError);
     expect((await collect(held)).flat()).toHaveLength(100);
+    events.push('read-only drained');
     await write;
-    expect(written).toBe(true);
+    expect(events).toEqual(['sentinel', 'read-only drained', 'written']);
     await expect(open(readOnly, 'INSERT INTO after_ro VALUES (2)')).rejects.toThrow(/read-only/);
     expect((await collect(await open(readOnly, 'SELECT x FROM after_ro'))).flat()).toEqual([[1]]);
   });

@@ -92,18 +92,48 @@ describe('HTTP basics', () => {
     expect(r.body.components.schemas.Error).toBeDefined();
   });
 
-  it('serves a docs page without a key that reads the OpenAPI document', async () => {
-    const r = await s.request('GET', '/api/docs');
-    expect(r.status).toBe(200);
-    expect(r.headers.get('content-type')).toContain('text/html');
-    expect(r.text).toContain("fetch('/api/openapi.json')");
+  it('serves the reference (Swagger UI) without a key, from its own assets, under a strict policy', async () => {
+    const page = await fetch(`${s.url}/api/docs`, { redirect: 'follow' });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    expect(html).toContain('swagger-ui');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).not.toMatch(/https:|validator\.swagger\.io/);
+    // Every script and style it loads is served here: no CDN.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) expect(asset).not.toMatch(/^(https?:)?\/\//);
+    const init = await fetch(`${s.url}/api/docs/static/swagger-initializer.js`);
+    expect(init.status).toBe(200);
+    // It loads the document relative to the page: /api/docs/json.
+    expect(await init.text()).toContain("resolveUrl('./json')");
+    const spec = await s.request('GET', '/api/docs/json');
+    expect(spec.status).toBe(200);
+    expect(spec.body.openapi).toBe('3.1.0');
   });
 
-  it('serves Prometheus metrics', async () => {
+  it('serves Prometheus metrics, with the duration of every route', async () => {
+    const count = async (labels: string) => {
+      const text = (await s.request('GET', '/metrics')).text;
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`qrun_http_request_duration_seconds_count{${labels}}`));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const me = 'method="GET",route="/api/me",status="200"';
+    const before = await count(me);
     await s.request('GET', '/api/me', { auth: { bearer: s.adminKey } });
+    await s.request('GET', '/api/me', { auth: { bearer: s.adminKey } });
+    expect(await count(me)).toBe(before + 2);
+    // Failures are observed too, by their route pattern (not the URL, so ids don't explode the labels).
+    await s.request('GET', '/api/queries/00000000-0000-4000-8000-000000000000', {
+      auth: { bearer: s.adminKey },
+    });
+    expect(await count('method="GET",route="/api/queries/:id",status="404"')).toBeGreaterThan(0);
     const r = await s.request('GET', '/metrics');
     expect(r.status).toBe(200);
-    expect(r.text).toContain('qrun_http_request_duration_seconds_bucket');
     expect(r.text).toContain('qrun_queries_running');
   });
 

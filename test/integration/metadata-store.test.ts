@@ -24,6 +24,7 @@ import {
 import { UsersRepository } from '../../src/store/repositories/users.js';
 import { metadataDatabaseUrl, metadataOnPostgres } from '../helpers/deployment.js';
 import { createPostgresMetadataDatabase, type MetadataDatabase } from '../helpers/metadata-db.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const TABLES = ['organizations', 'users', 'api_keys', 'connections', 'query_tasks', 'idempotency_keys'];
 /** Kysely's PostgreSQL adapter takes this advisory lock around migrations (kysely 0.28). */
@@ -467,19 +468,22 @@ describe('PostgreSQL metadata store', () => {
       const store = open(url);
       let settled = false;
       const migrating = migrateToLatest(store.db).finally(() => (settled = true));
-      // Wait until the migrator is blocked on the advisory lock (polling, never a timed assertion).
-      for (;;) {
-        // Finishing while the lock is held would mean Kysely no longer takes it: migrateToLatest would then
-        // need a pg_advisory_lock of its own.
-        expect(settled, 'migrations ran while the lock was held').toBe(false);
-        const r = await holder.query<{ n: string }>(
-          `select count(*) as n from pg_stat_activity
-           where datname = current_database() and application_name = 'qrun-metadata'
-             and wait_event_type = 'Lock' and wait_event = 'advisory'`,
-        );
-        if (r.rows[0]?.n === '1') break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Wait until the migrator is blocked on the advisory lock (a state read, never a timed assertion).
+      await waitUntil(
+        'the migrator to wait on the advisory lock',
+        async () => {
+          // Finishing while the lock is held would mean Kysely no longer takes it: migrateToLatest would
+          // then need a pg_advisory_lock of its own.
+          expect(settled, 'migrations ran while the lock was held').toBe(false);
+          const r = await holder.query<{ n: string }>(
+            `select count(*) as n from pg_stat_activity
+             where datname = current_database() and application_name = 'qrun-metadata'
+               and wait_event_type = 'Lock' and wait_event = 'advisory'`,
+          );
+          return r.rows[0]?.n === '1';
+        },
+        { intervalMs: 20 },
+      );
       const before = await holder.query(`select to_regclass('public.organizations') as t`);
       expect(before.rows[0].t).toBeNull();
       await holder.query(`select pg_advisory_unlock(${KYSELY_MIGRATION_LOCK_ID})`);
@@ -539,7 +543,9 @@ describe('PostgreSQL metadata store', () => {
       await admin.end();
     }
     // The idle connection reports its end to the pool (not as an unhandled 'error' that kills the process).
-    while (errors.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil('the pool to report the terminated connection', () => errors.length > 0, {
+      intervalMs: 20,
+    });
     const r = await sql<{ one: number }>`select 1 as one`.execute(store.db);
     expect(r.rows).toEqual([{ one: 1 }]);
   });

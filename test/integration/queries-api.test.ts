@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testClock } from '../helpers/clock.js';
 import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
+import { waitForQueryEnd, waitUntil } from '../helpers/wait.js';
 
 const pgConfig = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
 
@@ -26,12 +28,17 @@ async function submit(
   return server.request('POST', `/api/connections/${connection}/query`, { auth, body, headers });
 }
 
-async function waitDone(server: TestServer, auth: Auth, id: string) {
-  for (let i = 0; i < 10; i++) {
-    const r = await server.request('GET', `/api/queries/${id}?wait=30`, { auth });
-    if (['done', 'failed', 'unknown'].includes(r.body.data.status)) return r;
-  }
-  throw new Error(`query ${id} did not finish`);
+function waitDone(server: TestServer, auth: Auth, id: string) {
+  return waitForQueryEnd(server, auth, id);
+}
+
+/** Waits until the query is running (a status it must pass through, so ending first is a failure). */
+async function waitRunning(server: TestServer, auth: Auth, id: string): Promise<void> {
+  await waitUntil(`query ${id} to run`, async () => {
+    const status = (await server.request('GET', `/api/queries/${id}`, { auth })).body.data.status;
+    if (['done', 'failed', 'unknown'].includes(status)) throw new Error(`query ${id} ended ${status} first`);
+    return status === 'running';
+  });
 }
 
 async function myQueryCount(server: TestServer, auth: Auth): Promise<number> {
@@ -448,11 +455,7 @@ describe('cancel', () => {
     const marker = `qrun_cancel_${Date.now()}`;
     const r = await submit(s, admin, connectionId, { query: `select pg_sleep(60) /* ${marker} */` });
     const id = r.body.data.id;
-    for (let i = 0; i < 100; i++) {
-      if ((await s.request('GET', `/api/queries/${id}`, { auth: admin })).body.data.status === 'running')
-        break;
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await waitRunning(s, admin, id);
     const c = await s.request('POST', `/api/queries/${id}/cancel`, { auth: admin });
     expect(c.status).toBe(200);
     expect(c.body.data).toMatchObject({ id, status: 'failed', error: 'canceled' });
@@ -477,14 +480,7 @@ describe('queue limits and waiting tasks', () => {
 
   it('503 with Retry-After when the backlog is full, creating nothing; a waiting query can be canceled', async () => {
     const running = await submit(q, qAdmin, qConn, { query: 'select pg_sleep(30)' });
-    for (let i = 0; i < 100; i++) {
-      if (
-        (await q.request('GET', `/api/queries/${running.body.data.id}`, { auth: qAdmin })).body.data
-          .status === 'running'
-      )
-        break;
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await waitRunning(q, qAdmin, running.body.data.id);
     const waiting = await submit(q, qAdmin, qConn, { query: 'select 1' });
     expect(waiting.status).toBe(200);
     const before = await myQueryCount(q, qAdmin);
@@ -509,8 +505,12 @@ describe('queue limits and waiting tasks', () => {
 
 describe('retention', () => {
   let t: TestServer;
+  const time = testClock();
   beforeAll(async () => {
-    t = await startTestServer({ QRUN_RESULT_TTL_SECONDS: '1', QRUN_SWEEP_INTERVAL_SECONDS: '3600' });
+    t = await startTestServer(
+      { QRUN_RESULT_TTL_SECONDS: '60', QRUN_SWEEP_INTERVAL_SECONDS: '3600' },
+      { clock: time.clock },
+    );
   });
   afterAll(() => t.close());
 
@@ -521,7 +521,8 @@ describe('retention', () => {
     const done = await waitDone(t, auth, r.body.data.id);
     expect(done.body.data.status).toBe('done');
     expect(await t.pagesExist(r.body.data.id)).toBe(true);
-    await new Promise((res) => setTimeout(res, 1100));
+    // The result is kept 60 s: move the services' and the sweeper's clock past that instead of waiting.
+    time.advance(61_000);
     const expired = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
     expect(expired.body.data.status).toBe('unknown');
     expect(expired.body.data.error).toMatch(/expired/);

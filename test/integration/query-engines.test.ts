@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineFixture } from '../helpers/engine-fixture.js';
 import { engineFixtures } from '../helpers/engines.js';
 import { startTestServer, type Response, type TestServer } from '../helpers/server.js';
+import { waitForQueryEnd, waitUntil } from '../helpers/wait.js';
 
 const BIG_ROWS = 25_000;
 const PAGE_ROWS = 1000;
@@ -742,16 +743,6 @@ const CASES: Record<string, EngineCase> = {
 
 // ---- helpers ----
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 function rowObjects(columns: string[], rows: Exact[][]): Record<string, Exact>[] {
   return rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] ?? null])));
 }
@@ -777,13 +768,8 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     return r.body.data.id as string;
   }
 
-  async function finished(id: string): Promise<Response> {
-    for (let i = 0; i < 6; i++) {
-      const r = await get(`/api/queries/${id}?wait=10`);
-      expect(r.status, r.text).toBe(200);
-      if (TERMINAL.has(r.body.data.status)) return r;
-    }
-    throw new Error(`query ${id} did not finish`);
+  function finished(id: string): Promise<Response> {
+    return waitForQueryEnd(server, auth(), id, { waitSeconds: 10 });
   }
 
   async function run(query: string, extra: Record<string, unknown> = {}): Promise<Response> {
@@ -791,11 +777,11 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
   }
 
   async function waitRunning(id: string): Promise<void> {
-    await until(async () => {
+    await waitUntil(`query ${id} to run`, async () => {
       const status = (await get(`/api/queries/${id}`)).body.data.status;
       if (TERMINAL.has(status)) throw new Error(`query ${id} ended ${status} before it was seen running`);
       return status === 'running';
-    }, `query ${id} to run`);
+    });
   }
 
   const bigQuery = `SELECT ${engine.bigColumns.join(', ')} FROM qrun_big ORDER BY id`;
@@ -949,14 +935,16 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     const id = await submit(`/* ${marker} */ ${fixture.sql.slow(120)}`);
     await waitRunning(id);
     const running = fixture.runningStatements;
-    if (running) await until(async () => (await running(marker)) > 0, 'the statement to reach the server');
+    if (running)
+      await waitUntil('the statement to reach the server', async () => (await running(marker)) > 0);
 
     const cancel = await post(`/api/queries/${id}/cancel`);
     expect(cancel.status, cancel.text).toBe(200);
     expect(cancel.body.data.id).toBe(id);
     const r = await finished(id);
     expect(r.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
-    if (running) await until(async () => (await running(marker)) === 0, 'the statement to leave the server');
+    if (running)
+      await waitUntil('the statement to leave the server', async () => (await running(marker)) === 0);
     expect(await server.pagesExist(id)).toBe(false);
 
     const again = await post(`/api/queries/${id}/cancel`);
@@ -970,7 +958,8 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     expect(r.body.data.status, r.text).toBe('failed');
     expect(r.body.data.error).toMatch(/timeout/i);
     const running = fixture.runningStatements;
-    if (running) await until(async () => (await running(marker)) === 0, 'the statement to leave the server');
+    if (running)
+      await waitUntil('the statement to leave the server', async () => (await running(marker)) === 0);
   });
 
   it('max_rows cuts the result short and says so', async () => {

@@ -3,6 +3,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RedisTaskEvents } from '../../src/events/redis-task-events.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // Pub/sub leaves no keys behind; a prefix per test keeps tests (and other suites) from hearing each other.
 const REDIS_URL = process.env.QRUN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -33,6 +34,7 @@ function nextCall<A extends unknown[]>(): { listener: (...args: A) => void; call
   return { listener: (...args: A) => resolve(args), called };
 }
 
+/** The promise's value; a failure naming the bound if it has not come by then (a bound, not a measurement). */
 function within<T>(promise: Promise<T>, ms = 5000): Promise<T> {
   return Promise.race([
     promise,
@@ -164,23 +166,21 @@ describe('RedisTaskEvents', () => {
     expect(heard).toBe(1); // the sentinel only
   });
 
-  it('rejects a publish quickly while Redis cannot be reached', async () => {
+  it('rejects a publish while Redis cannot be reached, rather than holding it for later', async () => {
+    // Nothing listens on port 1, and nothing ever will: a rejection at all means nothing was queued.
     const down = await events('redis://127.0.0.1:1', false);
-    const startedAt = Date.now();
     await expect(down.publishFinished(randomUUID())).rejects.toThrow();
     await expect(down.publishCancel(randomUUID())).rejects.toThrow();
-    expect(Date.now() - startedAt).toBeLessThan(3000);
   });
 
-  it('rejects quickly during an outage and hears messages again after Redis is back', async () => {
+  it('rejects during an outage and hears messages again after Redis is back', async () => {
     const proxy = await redisProxy();
     const flaky = await events(proxy.url);
     const sender = await events();
 
+    // Redis stays away until the test opens the proxy again: a rejection means the publish was not held.
     await proxy.cut();
-    const startedAt = Date.now();
     await expect(flaky.publishCancel(randomUUID())).rejects.toThrow();
-    expect(Date.now() - startedAt).toBeLessThan(3000);
 
     await proxy.open();
     // ioredis subscribes again after reconnecting; resend until the hint gets through (it is only a hint).
@@ -189,23 +189,25 @@ describe('RedisTaskEvents', () => {
     flaky.onFinished(task, heard.listener);
     let got = false;
     void heard.called.then(() => (got = true));
-    const until = Date.now() + 15_000;
-    while (!got && Date.now() < until) {
-      await sender.publishFinished(task);
-      await sleep(200);
-    }
-    expect(got).toBe(true);
+    await waitUntil(
+      'a finished hint to reach the reconnected instance',
+      async () => {
+        if (got) return true;
+        await sender.publishFinished(task);
+        return false;
+      },
+      { intervalMs: 200 },
+    );
     // And its own publishes work again.
-    const publishes = async () => {
-      while (
-        !(await flaky.publishCancel(randomUUID()).then(
+    await waitUntil(
+      'a publish from the reconnected instance to succeed',
+      () =>
+        flaky.publishCancel(randomUUID()).then(
           () => true,
           () => false,
-        ))
-      )
-        await sleep(200);
-    };
-    await within(publishes(), 15_000);
+        ),
+      { intervalMs: 200 },
+    );
   });
 
   it('close() drops listeners and refuses publishes', async () => {

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onScaleOut } from '../helpers/deployment.js';
-import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForQueryEnd, waitUntil } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const pgConfig = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
@@ -42,12 +43,7 @@ async function submit(s: TestServer, connectionId: string, query: string) {
 }
 
 async function finished(s: TestServer, id: string) {
-  const auth: Auth = { bearer: s.adminKey };
-  for (let i = 0; i < 10; i++) {
-    const r = await s.request('GET', `/api/queries/${id}?wait=30`, { auth });
-    if (['done', 'failed'].includes(r.body.data.status)) return r.body.data;
-  }
-  throw new Error(`query ${id} did not finish`);
+  return (await waitForQueryEnd(s, { bearer: s.adminKey }, id)).body.data;
 }
 
 async function run(s: TestServer, connectionId: string, query: string) {
@@ -79,14 +75,6 @@ async function sessionsRunning(tag: string): Promise<number> {
     return Number(r.rows[0]!.n);
   } finally {
     await client.end();
-  }
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -160,7 +148,7 @@ describe('QRUN_MAX_RESULT_BYTES', () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(200_000);
     expect(await s.pagesExist(id)).toBe(false);
     // The cursor was closed, not left open on the database.
-    await eventually('the statement to end', async () => (await sessionsRunning(tag)) === 0);
+    await waitUntil('the statement to end', async () => (await sessionsRunning(tag)) === 0);
   });
 
   it('keeps a result within the limit', async () => {

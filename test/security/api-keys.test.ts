@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/auth/api-keys.js';
 import { ApiKeysRepository } from '../../src/store/repositories/api-keys.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let s: TestServer;
 let orgId: string;
@@ -68,7 +69,9 @@ describe('the principal cache', () => {
     gates.set(hash, new Promise<void>((resolve) => (open = resolve)));
     const inFlight = s.request('GET', '/api/me', { auth: { basic: key.value } });
     // Wait until that request has read the (still active) key from the store.
-    while ((lookups.get(hash) ?? 0) === 0) await new Promise((r) => setImmediate(r));
+    await waitUntil('the in-flight request to look the key up', () => (lookups.get(hash) ?? 0) > 0, {
+      intervalMs: 0,
+    });
 
     const revoked = await s.request('DELETE', `/api/organizations/${orgId}/keys/${key.id}`, {
       auth: { bearer: s.adminKey },

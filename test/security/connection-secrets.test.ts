@@ -151,7 +151,7 @@ describe('the placeholder keeps a secret only for the same destination', () => {
     expect(r.status).toBe(200);
     expect(r.body.data.configuration.password).toBe('********');
     // The stored secret is still the original one: sealed, and not the placeholder.
-    const stored = await s.qrun.connections.resolveRow(
+    const stored = s.qrun.resolver.resolve(
       (await s.qrun.store.db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst())!,
     );
     expect(stored.config.password).toBe(PASSWORD);

@@ -27,6 +27,7 @@ import { EgressPolicy, parseIpLiteral } from '../../src/net/egress-policy.js';
 import { deploymentEnv, onScaleOut } from '../helpers/deployment.js';
 import { QRUN_BIN, freePort } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForQueryEnd } from '../helpers/wait.js';
 
 const PG = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
 const MY = { hostname: '127.0.0.1', port: 3306, database: 'test', username: 'root' };
@@ -459,10 +460,7 @@ describe('a connection that is no longer allowed', () => {
       });
       expect(submitted.status).toBe(200);
       expect(submitted.body.data.status).toBe('created');
-      let answer = await second.request('GET', `/api/queries/${submitted.body.data.id}?wait=30`, { auth });
-      for (let i = 0; i < 5 && !['done', 'failed'].includes(answer.body.data.status); i++) {
-        answer = await second.request('GET', `/api/queries/${submitted.body.data.id}?wait=30`, { auth });
-      }
+      const answer = await waitForQueryEnd(second, auth, submitted.body.data.id);
       expect(answer.body.data.status).toBe('failed');
       expect(answer.body.data.error).toBe(direct.body.message);
       expect(answer.body.data.error).toMatch(

@@ -26,6 +26,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runQrun } from '../helpers/process.js';
 import { startTestServer, type Auth, type Response, type TestServer } from '../helpers/server.js';
+import { waitForQueryEnd } from '../helpers/wait.js';
 
 const A_SECRET = 'top secret of organization A';
 
@@ -77,12 +78,11 @@ async function runAsB(
 ): Promise<{ status: string; results?: unknown[]; error?: string }> {
   const submitted = await asB('POST', `/api/connections/${connectionId}/query`, { query: sql });
   expect(submitted.status, submitted.text).toBe(200);
-  for (let i = 0; i < 10; i++) {
-    const r = await asB('GET', `/api/queries/${submitted.body.data.id}?wait=10`);
-    expect(r.status, r.text).toBe(200);
-    if (r.body.data.status === 'done' || r.body.data.status === 'failed') return r.body.data;
-  }
-  throw new Error(`query did not finish: ${sql}`);
+  // Read through asB, so that what B was told is recorded too.
+  const ended = await waitForQueryEnd({ request: (method, p) => asB(method, p) }, b, submitted.body.data.id, {
+    waitSeconds: 10,
+  });
+  return ended.body.data;
 }
 
 async function refusedAsB(connectionId: string, sql: string, why: RegExp): Promise<void> {

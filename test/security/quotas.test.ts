@@ -9,13 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import {
-  createPostgresConnection,
-  createTenant,
-  submitQuery,
-  waitForEnd,
-  type Tenant,
-} from '../helpers/tenants.js';
+import { waitForQueryEnd } from '../helpers/wait.js';
+import { createPostgresConnection, createTenant, submitQuery, type Tenant } from '../helpers/tenants.js';
 
 const servers: TestServer[] = [];
 afterAll(async () => {
@@ -65,7 +60,7 @@ describe("an organization's own queue limit", () => {
 
     // Once A's queries end, A may submit again.
     await cancelAll(s, a, held);
-    for (const q of held) await waitForEnd(s, a.admin, q);
+    for (const q of held) await waitForQueryEnd(s, a.admin, q);
     await submitQuery(s, a.admin, conn, 'select 1');
   });
 });
@@ -112,7 +107,7 @@ describe('sharing the workers between organizations', () => {
     // The first slot freed after B came goes to B; scaled out, a task of A that was queued at the same
     // place in its line as B's (BullMQ orders by that place, then by arrival) may take one turn first.
     expect(freed).toBeLessThanOrEqual(2);
-    expect((await waitForEnd(s, b.admin, mine)).body.data.status).toBe('done');
+    expect((await waitForQueryEnd(s, b.admin, mine)).body.data.status).toBe('done');
     await cancelAll(s, a, backlog);
   });
 
@@ -143,7 +138,7 @@ describe('sharing the workers between organizations', () => {
     });
     // Three worker slots are free, yet A's other queries wait; B's query runs meanwhile.
     const other = await submitQuery(s, b.admin, connB, 'select 42 as answer');
-    expect((await waitForEnd(s, b.admin, other)).body.data.status).toBe('done');
+    expect((await waitForQueryEnd(s, b.admin, other)).body.data.status).toBe('done');
     expect(await statuses()).toEqual(['created', 'created', 'running']);
     // Ending A's running query lets exactly the next one run.
     const running = (

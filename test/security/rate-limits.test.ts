@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_REDIS_URL, deploymentEnv, onScaleOut } from '../helpers/deployment.js';
 import { startTestServer, type Auth, type Response, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const LIMIT = 10;
 const PG = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
@@ -288,7 +289,9 @@ describe('QRUN_MAX_CONNECTION_TESTS=1', () => {
       body: { type: 'postgresql', configuration: held },
     });
     // The slot is taken before the connector dials, so once the listener has the connection the test holds it.
-    while (listener.accepted() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitUntil('the silent listener to accept the first test', () => listener.accepted() > 0, {
+      intervalMs: 10,
+    });
 
     const second = await s.request('POST', '/api/connections/test', {
       auth,

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { checkDeployment, ConfigError, loadConfig } from '../../src/config/config.js';
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { checkDeployment, ConfigError, loadConfig, type Config } from '../../src/config/config.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const PARTNER_KEY = `qrun_p_${Buffer.alloc(32, 9).toString('base64url')}`;
@@ -61,6 +61,91 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig({ QRUN_SECRET_KEY_FILE: path.join(dir, 'missing') })).variable).toBe(
       'QRUN_SECRET_KEY_FILE',
     );
+  });
+});
+
+describe('loadConfig: one line per problem, defaults from the schema', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it.each([
+    [{ QRUN_PORT: 'eighty' }, 'QRUN_PORT: expected a whole number, got "eighty"'],
+    [{ QRUN_PORT: '70000' }, 'QRUN_PORT: must be between 0 and 65535, got 70000'],
+    [{ QRUN_PAGE_ROWS: '0' }, 'QRUN_PAGE_ROWS: must be between 1 and 1000000, got 0'],
+    [{ QRUN_ORG_CONCURRENCY: '0' }, 'QRUN_ORG_CONCURRENCY: must be between 1 and 1024, got 0'],
+    [{ QRUN_WORKER_PORT: '-1' }, 'QRUN_WORKER_PORT: expected a whole number, got "-1"'],
+    [{ QRUN_S3_FORCE_PATH_STYLE: 'maybe' }, 'QRUN_S3_FORCE_PATH_STYLE: expected true or false, got "maybe"'],
+    [
+      { QRUN_LOG_LEVEL: 'loud' },
+      'QRUN_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent',
+    ],
+    [{ QRUN_DATABASE_URL: 'mongodb://x' }, 'QRUN_DATABASE_URL: must start with sqlite: or postgres://'],
+    [{ QRUN_RESULTS_URL: 'ftp://x' }, 'QRUN_RESULTS_URL: must start with file: or s3://'],
+    [{ QRUN_REDIS_URL: 'http://x' }, 'QRUN_REDIS_URL: must start with redis:// or rediss://'],
+    [
+      { QRUN_SECRET_KEY: 'short' },
+      'QRUN_SECRET_KEY: must be 32 bytes, base64-encoded (try: openssl rand -base64 32)',
+    ],
+  ])('refuses %j with "%s"', (env, message) => {
+    expect(configError(() => loadConfig(env)).message).toBe(message);
+  });
+
+  it('computes the defaults that depend on other settings or on the machine', () => {
+    const c = loadConfig({ QRUN_DATA_DIR: '/srv/q' });
+    expect(c).toMatchObject({
+      dataDir: '/srv/q',
+      databaseUrl: 'sqlite:/srv/q/qrun.sqlite',
+      resultsUrl: 'file:/srv/q/results',
+      organizationConcurrency: Number.POSITIVE_INFINITY,
+      duckdbThreads: Math.min(2, availableParallelism()),
+    });
+    expect(loadConfig({ QRUN_ORG_CONCURRENCY: '3' }).organizationConcurrency).toBe(3);
+  });
+
+  it('raises the body limit to twice the longest query when it is below it', () => {
+    expect(loadConfig({}).bodyLimitBytes).toBe(2 * 1024 * 1024);
+    expect(loadConfig({ QRUN_MAX_QUERY_BYTES: '4194304' }).bodyLimitBytes).toBe(8 * 1024 * 1024);
+    expect(loadConfig({ QRUN_BODY_LIMIT_BYTES: '2048', QRUN_MAX_QUERY_BYTES: '1024' }).bodyLimitBytes).toBe(
+      2048,
+    );
+  });
+
+  it('treats an empty variable as unset and trims numbers and flags', () => {
+    expect(loadConfig({ QRUN_PORT: '', QRUN_HOST: '' })).toMatchObject({ port: 8080, host: '127.0.0.1' });
+    expect(loadConfig({ QRUN_PORT: ' 81 ', QRUN_S3_FORCE_PATH_STYLE: ' ON ' })).toMatchObject({
+      port: 81,
+      s3ForcePathStyle: true,
+    });
+  });
+
+  it('reads only the env it is given', () => {
+    vi.stubEnv('QRUN_PORT', '1234');
+    expect(loadConfig({}).port).toBe(8080);
+  });
+
+  it('reads QRUN_REDIS_URL and QRUN_PARTNER_KEY from *_FILE too, checked like the variable', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'qrun-config-'));
+    writeFileSync(path.join(dir, 'redis'), 'redis://cache:6379\n');
+    writeFileSync(path.join(dir, 'partner'), `${PARTNER_KEY}\n`);
+    writeFileSync(path.join(dir, 'bad'), 'http://cache\n');
+    const c = loadConfig({
+      QRUN_REDIS_URL_FILE: path.join(dir, 'redis'),
+      QRUN_PARTNER_KEY_FILE: path.join(dir, 'partner'),
+    });
+    expect(c).toMatchObject({ redisUrl: 'redis://cache:6379', partnerKey: PARTNER_KEY });
+    expect(configError(() => loadConfig({ QRUN_REDIS_URL_FILE: path.join(dir, 'bad') })).variable).toBe(
+      'QRUN_REDIS_URL',
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('types Config from the schema, with the field types the code relies on', () => {
+    expectTypeOf<Config['port']>().toEqualTypeOf<number>();
+    expectTypeOf<Config['host']>().toEqualTypeOf<string>();
+    expectTypeOf<Config['s3ForcePathStyle']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Config['egressAllow']>().toEqualTypeOf<string[]>();
+    expectTypeOf<Config['redisUrl']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config['workerPort']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Config['secretKey']>().toEqualTypeOf<string | undefined>();
   });
 });
 

@@ -2,7 +2,6 @@ import { chmod, chown, mkdir, mkdtemp, realpath, rm, stat, symlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfigFields } from '../../src/connectors/config-fields.js';
 import type { ConnectorContext } from '../../src/connectors/connector.js';
 import { duckdbConnector } from '../../src/connectors/duckdb/duckdb-connector.js';
 import { organizationDir, resolveUnderRoot } from '../../src/connectors/file-path.js';
@@ -165,19 +164,23 @@ describe('validateConfig of the file engines', () => {
   const context = (): ConnectorContext => ({ fileDir: org, egress: new EgressPolicy() });
 
   it('keeps the path exactly as the client gave it', () => {
-    expect(sqliteConnector.validateConfig({ path: 'db.sqlite' }, context())).toEqual({ path: 'db.sqlite' });
+    expect(sqliteConnector.validateConfig({ path: 'db.sqlite' }, context())).toEqual({
+      path: 'db.sqlite',
+      read_only: true,
+    });
     expect(duckdbConnector.validateConfig({ path: './sub/nested.duckdb' }, context())).toEqual({
       path: './sub/nested.duckdb',
+      read_only: true,
     });
   });
 
   it('fills read_only: true unless the configuration says false', () => {
     for (const connector of [sqliteConnector, duckdbConnector]) {
-      expect(validateConfigFields(connector.configFields, { path: 'db.sqlite' })).toEqual({
+      expect(connector.parseConfig({ path: 'db.sqlite' })).toEqual({
         path: 'db.sqlite',
         read_only: true,
       });
-      expect(validateConfigFields(connector.configFields, { path: 'db.sqlite', read_only: false })).toEqual({
+      expect(connector.parseConfig({ path: 'db.sqlite', read_only: false })).toEqual({
         path: 'db.sqlite',
         read_only: false,
       });
@@ -185,7 +188,10 @@ describe('validateConfig of the file engines', () => {
   });
 
   it('allows :memory: for DuckDB', () => {
-    expect(duckdbConnector.validateConfig({ path: ':memory:' }, context())).toEqual({ path: ':memory:' });
+    expect(duckdbConnector.validateConfig({ path: ':memory:' }, context())).toEqual({
+      path: ':memory:',
+      read_only: true,
+    });
   });
 
   it('refuses :memory: for SQLite', () => {

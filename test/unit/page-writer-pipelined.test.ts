@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PageWriter } from '../../src/encoding/page-writer.js';
+import { drainMicrotasks } from '../helpers/wait.js';
 
 const row = (i: number): string => `{"i":${i}}`;
 
@@ -24,7 +25,8 @@ function manualSink() {
   };
 }
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+/** Every reaction that can run without the manual sink has run (nothing here waits on time or I/O). */
+const tick = drainMicrotasks;
 
 describe('PageWriter with writesInFlight', () => {
   it('keeps taking rows while up to that many pages are being stored', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PageWriter, ResultTooLargeError, RowTooLargeError } from '../../src/encoding/page-writer.js';
 import type { PageSink } from '../../src/encoding/page-writer.js';
+import { drainMicrotasks } from '../helpers/wait.js';
 
 interface Page {
   index: number;
@@ -202,7 +203,8 @@ describe('PageWriter', () => {
     const second = writer.push(row(1)).then(() => {
       settled = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Everything that could run without the sink has run: the push still waits for it.
+    await drainMicrotasks();
     expect(settled).toBe(false);
     // Pushing without awaiting the previous push is refused rather than silently reordered.
     await expect(writer.push(row(2))).rejects.toThrow(/pending/);
@@ -213,7 +215,7 @@ describe('PageWriter', () => {
 
     await writer.push(row(2));
     const finishing = writer.finish();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await drainMicrotasks();
     release();
     expect(await finishing).toEqual({ pageCount: 2, rowCount: 3, pageRowCounts: [2, 1] });
   });
@@ -225,7 +227,8 @@ describe('PageWriter', () => {
       maxBytes: 20,
       sink: async (index, bytes) => {
         events.push(`start ${index}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        // Stored a turn of the event loop later, as a real store would be.
+        await drainMicrotasks();
         events.push(`stored ${index} ${bytes.toString()}`);
       },
     });

@@ -38,7 +38,7 @@ export function SignIn({
 
   return (
     <main class="sign-in">
-      <form onSubmit={submit} aria-labelledby="sign-in-title">
+      <form onSubmit={(event) => void submit(event)} aria-labelledby="sign-in-title">
         <h1 id="sign-in-title">qrun</h1>
         <p class="muted">
           Sign in with an API key. The first start saved the admin key in <code>data/admin-key</code>.

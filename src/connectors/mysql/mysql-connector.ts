@@ -1,57 +1,45 @@
-import type { Connector } from '../connector.js';
-import { destinationForTest, validateNetworkConfig } from '../egress.js';
-import { networkConfigFields } from '../network-config.js';
-import {
-  endMysqlConnection,
-  openMysqlConnection,
-  runSql,
-  toMysqlError,
-  type MysqlConfig,
-} from './mysql-session.js';
+/**
+ * MySQL and MariaDB: one mysql2 connection per statement, rows streamed with socket back-pressure,
+ * values mapped by column type, cancel via KILL QUERY.
+ *
+ * - mysql-connector.ts  the Connector: configuration schema, capabilities, test, stream entry
+ * - mysql-session.ts    a connection on a checked socket, session settings, KILL QUERY, close
+ * - mysql-stream.ts     one statement → batches of rows (driver events, pause/resume)
+ * - mysql-values.ts     column definitions → type names and CellValue decoders
+ * - mysql-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
+ */
+import type { Static } from 'typebox';
+import { defineConnector } from '../config-schema.js';
+import type { Engine } from '../connector.js';
+import { checkNetworkConfig, networkConfigSchema, testConnection } from '../network.js';
+import { toMysqlError } from './mysql-errors.js';
+import { endMysqlConnection, openMysqlConnection, runSql } from './mysql-session.js';
 import { streamMysql } from './mysql-stream.js';
 
-const configFields = networkConfigFields({
+export const mysqlConfigSchema = networkConfigSchema({
   defaultPort: 3306,
   database: 'Default database (schema).',
   login: 'User',
 });
 
-/**
- * MySQL and MariaDB: one mysql2 connection per statement, rows streamed with socket back-pressure,
- * values mapped by mysql-values.ts, cancel via KILL QUERY.
- */
-export const mysqlConnector: Connector = {
+export type MysqlConfig = Static<typeof mysqlConfigSchema>;
+
+const mysql: Engine<MysqlConfig> = {
   type: 'mysql',
   name: 'MySQL / MariaDB',
-  capabilities: { placeholders: 'question', serverCancel: true, fileBased: false },
-  configFields,
+  capabilities: { placeholders: 'question', fileBased: false },
 
-  // The generic validation already checked types, required fields and defaults.
-  validateConfig: validateNetworkConfig,
+  checkConfig: checkNetworkConfig,
 
-  async test(config, context) {
-    const mysqlConfig = config as unknown as MysqlConfig;
-    // Before any socket: a refusal is the caller's 400 host_not_allowed.
-    const destination = await destinationForTest(mysqlConfig, context);
-    try {
-      const connection = await openMysqlConnection(mysqlConfig, destination);
-      try {
-        await runSql(connection, 'SELECT 1');
-      } finally {
-        await endMysqlConnection(connection);
-      }
-    } catch (err) {
-      throw toMysqlError(err, mysqlConfig);
-    }
-  },
+  test: (config, context) =>
+    testConnection(config, context, {
+      open: (destination) => openMysqlConnection(config, destination),
+      query: (connection) => runSql(connection, 'SELECT 1'),
+      end: endMysqlConnection,
+      toError: (err) => toMysqlError(err, config),
+    }),
 
-  stream: (config, sql, parameters, options, context) =>
-    streamMysql(
-      config as unknown as MysqlConfig,
-      sql,
-      parameters,
-      options.signal,
-      options.batchSize,
-      context,
-    ),
+  stream: streamMysql,
 };
+
+export const mysqlConnector = defineConnector(mysqlConfigSchema, mysql);

@@ -1,17 +1,11 @@
 import mysql from 'mysql2';
 import type { Connection, ConnectionOptions } from 'mysql2';
-import {
-  checkedSocket,
-  isUnreachable,
-  unreachableMessage,
-  type CheckedSocket,
-} from '../../net/checked-socket.js';
+import { checkedSocket, type CheckedSocket } from '../../net/checked-socket.js';
 import type { CheckedDestination } from '../../net/egress-policy.js';
-import { scrubMessage } from '../config-fields.js';
-import { DatabaseError, QueryAbortedError } from '../connector.js';
-import type { NetworkConfig } from '../network-config.js';
-
-export type MysqlConfig = NetworkConfig;
+import { connectError } from '../network.js';
+import { StatementSession, withTimeout } from '../support.js';
+import type { MysqlConfig } from './mysql-connector.js';
+import { isFatal } from './mysql-errors.js';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** The side connection that kills a statement must not hold up an abort for long. */
@@ -67,7 +61,7 @@ function connectionOptions(
 /**
  * A connected connection with the qrun session settings, on a socket to `destination` (checked by the
  * egress policy); destroyed again if anything fails. A TCP-level failure (refused, unreachable, timed
- * out) becomes one DatabaseError that does not say which (see unreachableMessage).
+ * out) becomes one DatabaseError that does not say which (see network.ts, connectError).
  */
 export async function openMysqlConnection(
   config: MysqlConfig,
@@ -87,10 +81,7 @@ export async function openMysqlConnection(
         connection.connect((err) => (err ? reject(err) : resolve())),
       );
     } catch (err) {
-      if (isUnreachable(err, checked)) {
-        throw new DatabaseError(unreachableMessage(destination), 'unreachable', { cause: err });
-      }
-      throw err;
+      throw connectError(err, checked, destination);
     }
     await runSql(connection, SESSION_SQL);
     return connection;
@@ -109,24 +100,16 @@ export function runSql(connection: Connection, sql: string): Promise<void> {
 
 /** COM_QUIT, so the server does not count an aborted client; destroy if that takes too long. */
 export function endMysqlConnection(connection: Connection): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      connection.destroy();
-      resolve();
-    }, SIDE_TIMEOUT_MS);
-    timer.unref();
-    connection.end(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  return withTimeout(new Promise<void>((resolve) => connection.end(() => resolve())), SIDE_TIMEOUT_MS, () =>
+    connection.destroy(),
+  );
 }
 
 /**
  * Stops the statement running on `threadId` from a short-lived second connection to the same checked
  * destination as the statement's own (the same server; no new lookup).
  */
-export async function killMysqlQuery(
+async function killQuery(
   config: MysqlConfig,
   destination: CheckedDestination,
   threadId: number,
@@ -141,27 +124,54 @@ export async function killMysqlQuery(
 }
 
 /**
- * The error a caller sees: QueryAbortedError when the signal fired, else a DatabaseError with the
- * database's message (SQLSTATE, else the driver's code) and no credential in it.
+ * One statement's own connection. A statement still running when it closes (abort, or the consumer
+ * stopped early) is killed on the server first with KILL QUERY from a side connection: dropping the
+ * socket alone would leave it running until it next writes. Every exit path closes the connection
+ * exactly once (see StatementSession).
  */
-export function toMysqlError(err: unknown, config: MysqlConfig, signal?: AbortSignal): Error {
-  if (err instanceof QueryAbortedError || err instanceof DatabaseError) return err;
-  if (signal?.aborted) return new QueryAbortedError(signal.reason);
-  const e = (err ?? {}) as { sqlState?: unknown; code?: unknown; sqlMessage?: unknown };
-  const message = typeof e.sqlMessage === 'string' && e.sqlMessage ? e.sqlMessage : describeError(err);
-  const code = typeof e.sqlState === 'string' && e.sqlState ? e.sqlState : e.code;
-  const secrets = config.password ? [config.password] : [];
-  return new DatabaseError(
-    scrubMessage(message || 'The MySQL connection failed.', secrets),
-    typeof code === 'string' ? code : undefined,
-    { cause: err },
-  );
-}
+export class MysqlSession extends StatementSession<Connection> {
+  private ended = false;
+  private fatal = false;
 
-/** A readable sentence for any thrown value; Node's AggregateError (IPv4 + IPv6 refused) has none of its own. */
-function describeError(err: unknown): string {
-  if (err instanceof AggregateError && !err.message) {
-    return [...new Set(err.errors.map((e: unknown) => describeError(e)))].join('; ');
+  constructor(
+    private readonly config: MysqlConfig,
+    /** Checked once per statement; the KILL QUERY side connection reaches the same addresses. */
+    private readonly destination: CheckedDestination,
+    signal: AbortSignal,
+  ) {
+    super(signal);
   }
-  return err instanceof Error ? err.message : String(err);
+
+  /** The statement has ended (with `error`, if it failed): nothing is left to kill. */
+  statementEnded(error?: unknown): void {
+    this.ended = true;
+    if (error !== undefined && isFatal(error)) this.fatal = true;
+  }
+
+  /** Back-pressure: stop and resume reading the socket. */
+  pause(): void {
+    this.current?.pause();
+  }
+
+  resume(): void {
+    this.current?.resume();
+  }
+
+  protected open(): Promise<Connection> {
+    return openMysqlConnection(this.config, this.destination);
+  }
+
+  protected override discard(connection: Connection): void {
+    connection.destroy();
+  }
+
+  protected async shut(connection: Connection, cancel: boolean): Promise<void> {
+    if ((cancel || !this.ended) && connection.threadId) {
+      await killQuery(this.config, this.destination, connection.threadId).catch(() => undefined);
+      connection.destroy();
+      return;
+    }
+    if (this.fatal) connection.destroy();
+    else await endMysqlConnection(connection);
+  }
 }

@@ -1,31 +1,26 @@
 import type { Connection, FieldPacket, QueryOptions, TypeCast } from 'mysql2';
-import type { CheckedDestination } from '../../net/egress-policy.js';
-import { QueryAbortedError } from '../connector.js';
-import type { CellValue, ConnectorContext, ParameterValue, QueryStream } from '../connector.js';
-import { destinationForQuery } from '../egress.js';
-import {
-  endMysqlConnection,
-  killMysqlQuery,
-  openMysqlConnection,
-  toMysqlError,
-  type MysqlConfig,
-} from './mysql-session.js';
+import type {
+  CellValue,
+  ConnectorContext,
+  ParameterValue,
+  QueryStream,
+  StreamOptions,
+} from '../connector.js';
+import { destinationForQuery } from '../network.js';
+import { batchRows, throwIfAborted, type RawBatch } from '../support.js';
+import type { MysqlConfig } from './mysql-connector.js';
+import { toMysqlError } from './mysql-errors.js';
+import { MysqlSession } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
-import { closingIterable, raceAbort } from '../abortable.js';
 
 /** Geometry as MySQL's own bytes (SRID + WKB) rather than the driver's lossy {x, y} objects. */
 const typeCast: TypeCast = (field, next) => (field.type === 'GEOMETRY' ? field.buffer() : next());
 
 /**
- * One statement on its own connection. Rows arrive as driver events; the socket is paused whenever a
- * full batch is waiting, so at most about one batch sits in memory while the consumer works on the
- * previous one. Abort runs KILL QUERY from a side connection and destroys the connection.
+ * The rows of one statement. They arrive as driver events; the socket is paused whenever a full batch
+ * is waiting, so at most about one batch sits in memory while the consumer works on the previous one.
  */
-class MysqlRun {
-  private connection: Connection | undefined;
-  private closing: Promise<void> | undefined;
-  private readonly onAbort = () => void this.close(true);
-
+class MysqlResult {
   /** undefined until the first result set's metadata arrives; null for statements without rows. */
   columns: MysqlColumn[] | null | undefined;
   private buffer: unknown[][] = [];
@@ -34,27 +29,9 @@ class MysqlRun {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly config: MysqlConfig,
-    /** Checked once per statement; the KILL QUERY side connection reaches the same addresses. */
-    private readonly destination: CheckedDestination,
-    private readonly signal: AbortSignal,
+    private readonly session: MysqlSession,
     private readonly size: number,
-  ) {
-    signal.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  async connect(): Promise<Connection> {
-    const opening = openMysqlConnection(this.config, this.destination);
-    // Destroys a connection that finishes opening after an abort.
-    opening.then(
-      (c) => {
-        if (this.closing) c.destroy();
-        else this.connection = c;
-      },
-      () => undefined,
-    );
-    return this.guard(opening);
-  }
+  ) {}
 
   /**
    * Sends the statement: the text protocol without parameters, a prepared statement (real binding,
@@ -84,10 +61,12 @@ class MysqlRun {
     command.on('error', (error: unknown) => {
       this.failure ??= { error };
       this.ended = true;
+      this.session.statementEnded(error);
       this.notify();
     });
     command.on('end', () => {
       this.ended = true;
+      this.session.statementEnded();
       this.notify();
     });
     await this.until(() => this.columns !== undefined || this.ended);
@@ -96,16 +75,16 @@ class MysqlRun {
   }
 
   /** The next batch of raw rows, and whether the result is complete with it. */
-  async next(): Promise<{ rows: unknown[][]; done: boolean }> {
+  async read(): Promise<RawBatch<unknown[]>> {
     await this.until(() => this.buffer.length >= this.size || this.ended);
     if (this.failure) throw this.failure.error;
     const rows = this.buffer;
     this.buffer = [];
     if (this.ended) {
-      await this.close();
+      await this.session.close();
       return { rows, done: true };
     }
-    this.connection?.resume();
+    this.session.resume();
     return { rows, done: false };
   }
 
@@ -117,92 +96,38 @@ class MysqlRun {
 
   private async until(ready: () => boolean): Promise<void> {
     while (!ready()) {
-      await this.guard(new Promise<void>((resolve) => (this.wake = resolve)));
+      await this.session.guard(new Promise<void>((resolve) => (this.wake = resolve)));
     }
-  }
-
-  /** `promise`, or QueryAbortedError the moment the signal fires. */
-  guard<T>(promise: Promise<T>): Promise<T> {
-    return raceAbort(promise, this.signal);
-  }
-
-  /**
-   * Idempotent. A statement still running (abort, or the consumer stopped early) is killed on the
-   * server first: dropping the socket alone would leave it running until it next writes.
-   */
-  close(kill = false): Promise<void> {
-    this.closing ??= (async () => {
-      this.signal.removeEventListener('abort', this.onAbort);
-      const connection = this.connection;
-      if (!connection) return;
-      if ((kill || !this.ended) && connection.threadId) {
-        await killMysqlQuery(this.config, this.destination, connection.threadId).catch(() => undefined);
-        connection.destroy();
-        return;
-      }
-      const fatal = (this.failure?.error as { fatal?: unknown } | undefined)?.fatal === true;
-      if (fatal) connection.destroy();
-      else await endMysqlConnection(connection);
-    })();
-    return this.closing;
   }
 }
 
+/** One statement on its own connection (MysqlSession), its rows streamed with socket back-pressure. */
 export async function streamMysql(
   config: MysqlConfig,
   sql: string,
   parameters: readonly ParameterValue[],
-  signal: AbortSignal,
-  batchSize: number,
+  { signal, batchSize }: StreamOptions,
   context: ConnectorContext,
 ): Promise<QueryStream> {
-  if (signal.aborted) throw new QueryAbortedError(signal.reason);
-  // A hint: anything unusable falls back to a sensible batch.
-  const size = Number.isFinite(batchSize) && batchSize >= 1 ? Math.floor(batchSize) : 1000;
-  let destination: CheckedDestination;
-  try {
-    destination = await raceAbort(destinationForQuery(config, context), signal);
-  } catch (err) {
-    throw toMysqlError(err, config, signal);
-  }
-  const run = new MysqlRun(config, destination, signal, size);
-  try {
-    const connection = await run.connect();
-    await run.start(connection, sql, parameters);
-    const columns = run.columns ?? [];
-    if (columns.length === 0) {
+  throwIfAborted(signal);
+  const size = batchRows(batchSize);
+  const session = new MysqlSession(config, await destinationForQuery(config, context, signal), signal);
+  return session.stream<unknown[]>(
+    async (connection) => {
+      const result = new MysqlResult(session, size);
+      await result.start(connection, sql, parameters);
+      const columns = result.columns ?? [];
       // No result set (INSERT, DDL, SET): drain to the end so errors still surface, then release.
-      await run.next();
-    }
-    return {
-      columns: columns.map((c) => c.info),
-      rows: closingIterable(batches(run, columns, config, signal), run),
-    };
-  } catch (err) {
-    await run.close(signal.aborted);
-    throw toMysqlError(err, config, signal);
-  }
-}
-
-async function* batches(
-  run: MysqlRun,
-  columns: MysqlColumn[],
-  config: MysqlConfig,
-  signal: AbortSignal,
-): AsyncGenerator<CellValue[][]> {
-  if (columns.length === 0) return;
-  try {
-    for (;;) {
-      if (signal.aborted) throw new QueryAbortedError(signal.reason);
-      const { rows, done } = await run.next();
-      if (rows.length > 0) yield decodeRows(rows, columns);
-      if (done) return;
-    }
-  } catch (err) {
-    throw toMysqlError(err, config, signal);
-  } finally {
-    await run.close(signal.aborted);
-  }
+      if (columns.length === 0) await result.read();
+      return {
+        columns: columns.map((c) => c.info),
+        first: columns.length === 0 ? { rows: [], done: true } : undefined,
+        read: () => result.read(),
+        decode: (rows) => decodeRows(rows, columns),
+      };
+    },
+    (err) => toMysqlError(err, config, signal),
+  );
 }
 
 /** Decodes in place: the driver builds a fresh array per row, so no second array is needed. */
@@ -215,5 +140,6 @@ function decodeRows(rows: unknown[][], columns: MysqlColumn[]): CellValue[][] {
     }
     // A row shorter or longer than the columns would be a driver bug; the encoder reports it.
   }
+  // Every cell now holds a CellValue: the arrays are reused rather than copied (this is the hot path).
   return rows as CellValue[][];
 }

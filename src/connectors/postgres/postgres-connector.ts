@@ -1,51 +1,45 @@
-import type { Connector } from '../connector.js';
-import { destinationForTest, validateNetworkConfig } from '../egress.js';
-import { networkConfigFields } from '../network-config.js';
-import { endPgClient, openPgClient, toPgError, type PgConfig } from './postgres-session.js';
+/**
+ * PostgreSQL (and wire-compatible servers): one pg Client per statement, rows from a pg-cursor, values
+ * as exact text mapped by type, cancel via pg_cancel_backend.
+ *
+ * - postgres-connector.ts  the Connector: configuration schema, capabilities, test, stream entry
+ * - postgres-session.ts    a client on a checked socket, session settings, side connections, cancel
+ * - postgres-stream.ts     one statement → batches of rows (pg-cursor, COPY refused)
+ * - postgres-values.ts     column types (built-in table, pg_type lookup) and text → CellValue, arrays
+ * - postgres-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
+ */
+import type { Static } from 'typebox';
+import { defineConnector } from '../config-schema.js';
+import type { Engine } from '../connector.js';
+import { checkNetworkConfig, networkConfigSchema, testConnection } from '../network.js';
+import { toPgError } from './postgres-errors.js';
+import { endPgClient, openPgClient } from './postgres-session.js';
 import { streamPostgres } from './postgres-stream.js';
 
-const configFields = networkConfigFields({
+export const pgConfigSchema = networkConfigSchema({
   defaultPort: 5432,
   database: 'Database to connect to.',
   login: 'Role',
 });
 
-/**
- * PostgreSQL (and wire-compatible servers): one pg Client per statement, rows from a pg-cursor,
- * values as exact text mapped by postgres-values.ts, cancel via pg_cancel_backend.
- */
-export const postgresConnector: Connector = {
+export type PgConfig = Static<typeof pgConfigSchema>;
+
+const postgres: Engine<PgConfig> = {
   type: 'postgresql',
   name: 'PostgreSQL',
-  capabilities: { placeholders: 'dollar', serverCancel: true, fileBased: false },
-  configFields,
+  capabilities: { placeholders: 'dollar', fileBased: false },
 
-  // The generic validation already checked types, required fields and defaults.
-  validateConfig: validateNetworkConfig,
+  checkConfig: checkNetworkConfig,
 
-  async test(config, context) {
-    const pgConfig = config as unknown as PgConfig;
-    // Before any socket: a refusal is the caller's 400 host_not_allowed.
-    const destination = await destinationForTest(pgConfig, context);
-    try {
-      const client = await openPgClient(pgConfig, destination);
-      try {
-        await client.query('SELECT 1');
-      } finally {
-        await endPgClient(client);
-      }
-    } catch (err) {
-      throw toPgError(err, pgConfig);
-    }
-  },
+  test: (config, context) =>
+    testConnection(config, context, {
+      open: (destination) => openPgClient(config, destination),
+      query: (client) => client.query('SELECT 1'),
+      end: endPgClient,
+      toError: (err) => toPgError(err, config),
+    }),
 
-  stream: (config, sql, parameters, options, context) =>
-    streamPostgres(
-      config as unknown as PgConfig,
-      sql,
-      parameters,
-      options.signal,
-      options.batchSize,
-      context,
-    ),
+  stream: streamPostgres,
 };
+
+export const postgresConnector = defineConnector(pgConfigSchema, postgres);

@@ -1,13 +1,11 @@
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig } from 'pg';
-import { checkedSocket, isUnreachable, unreachableMessage } from '../../net/checked-socket.js';
+import { checkedSocket } from '../../net/checked-socket.js';
 import type { CheckedDestination } from '../../net/egress-policy.js';
-import { scrubMessage } from '../config-fields.js';
-import { DatabaseError, QueryAbortedError } from '../connector.js';
-import type { NetworkConfig } from '../network-config.js';
-
-export type PgConfig = NetworkConfig;
+import { connectError } from '../network.js';
+import { StatementSession, withTimeout } from '../support.js';
+import type { PgConfig } from './postgres-connector.js';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Side connections (cancel, type lookup) must not hold up an abort for long. */
@@ -17,7 +15,7 @@ const SIDE_TIMEOUT_MS = 5_000;
 const rawText = (value: string) => value;
 export const RAW_TYPES: CustomTypesConfig = {
   // pg-types' getTypeParser is overloaded per format; one identity parser serves them all.
-  getTypeParser: (() => rawText) as unknown as CustomTypesConfig['getTypeParser'],
+  getTypeParser: (() => rawText) as CustomTypesConfig['getTypeParser'],
 };
 
 /** Session settings that make the text forms predictable whatever the server's defaults are. */
@@ -66,7 +64,7 @@ function clientConfig(config: PgConfig, stream: () => Duplex): ClientConfig {
 /**
  * A connected client with the qrun session settings, on a socket to `destination` (checked by the
  * egress policy); closed again if anything fails. A TCP-level failure (refused, unreachable, timed
- * out) becomes one DatabaseError that does not say which (see unreachableMessage).
+ * out) becomes one DatabaseError that does not say which (see network.ts, connectError).
  */
 export async function openPgClient(
   config: PgConfig,
@@ -92,10 +90,7 @@ export async function openPgClient(
     return client;
   } catch (err) {
     await endPgClient(client);
-    if (isUnreachable(err, connection)) {
-      throw new DatabaseError(unreachableMessage(destination), 'unreachable', { cause: err });
-    }
-    throw err;
+    throw connectError(err, connection, destination);
   }
 }
 
@@ -104,19 +99,18 @@ function connectTimeout(): Error {
 }
 
 /** The backend's process id, which pg knows but its type declarations do not show. */
-export function backendPid(client: pg.Client): number | null {
-  return (client as unknown as { processID: number | null }).processID ?? null;
+function backendPid(client: pg.Client): number | null {
+  const pid: unknown = Reflect.get(client, 'processID');
+  return typeof pid === 'number' ? pid : null;
 }
 
 /** Ends a client without waiting forever: pg destroys the socket when a query is still active. */
 export async function endPgClient(client: pg.Client): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, SIDE_TIMEOUT_MS);
-    timer.unref();
-  });
-  await Promise.race([client.end().catch(() => undefined), gaveUp]);
-  clearTimeout(timer);
+  await withTimeout(
+    client.end().catch(() => undefined),
+    SIDE_TIMEOUT_MS,
+    () => undefined,
+  );
 }
 
 /**
@@ -136,36 +130,37 @@ export async function withSideClient<T>(
   }
 }
 
-/** Stops whatever the backend `pid` is running; a no-op when it is idle. */
-export async function cancelPgBackend(
-  config: PgConfig,
-  destination: CheckedDestination,
-  pid: number,
-): Promise<void> {
-  await withSideClient(config, destination, (c) => c.query('SELECT pg_cancel_backend($1)', [pid]));
-}
-
 /**
- * The error a caller sees: QueryAbortedError when the signal fired, else a DatabaseError with the
- * database's message (SQLSTATE as code) and no credential in it.
+ * One statement's own connection. Abort stops the backend's statement with pg_cancel_backend from a
+ * side connection (ending the client alone would not) and ends the client; every exit path ends the
+ * client exactly once (see StatementSession).
  */
-export function toPgError(err: unknown, config: PgConfig, signal?: AbortSignal): Error {
-  if (err instanceof QueryAbortedError || err instanceof DatabaseError) return err;
-  if (signal?.aborted) return new QueryAbortedError(signal.reason);
-  const message = describeError(err);
-  const code = (err as { code?: unknown } | null)?.code;
-  const secrets = config.password ? [config.password] : [];
-  return new DatabaseError(
-    scrubMessage(message || 'The PostgreSQL connection failed.', secrets),
-    typeof code === 'string' ? code : undefined,
-    { cause: err },
-  );
-}
-
-/** A readable sentence for any thrown value; Node's AggregateError (IPv4 + IPv6 refused) has none of its own. */
-export function describeError(err: unknown): string {
-  if (err instanceof AggregateError && !err.message) {
-    return [...new Set(err.errors.map((e: unknown) => describeError(e)))].join('; ');
+export class PgSession extends StatementSession<pg.Client> {
+  constructor(
+    private readonly config: PgConfig,
+    /** Checked once per statement; its side connections (types, cancel) reach the same addresses. */
+    readonly destination: CheckedDestination,
+    signal: AbortSignal,
+  ) {
+    super(signal);
   }
-  return err instanceof Error ? err.message : String(err);
+
+  protected open(): Promise<pg.Client> {
+    return openPgClient(this.config, this.destination);
+  }
+
+  protected async shut(client: pg.Client, cancel: boolean): Promise<void> {
+    const pid = backendPid(client);
+    if (cancel && pid !== null) {
+      await withSideClient(this.config, this.destination, (side) =>
+        side.query('SELECT pg_cancel_backend($1)', [pid]),
+      ).catch(() => undefined);
+    }
+    await endPgClient(client);
+  }
+
+  /** A side connection to the same server, e.g. to look types up. */
+  side<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.guard(withSideClient(this.config, this.destination, fn));
+  }
 }

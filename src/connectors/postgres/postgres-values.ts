@@ -1,7 +1,9 @@
 import { JsonText, type CellValue } from '../connector.js';
-import { parsePgArray } from './postgres-array.js';
 
 /**
+ * PostgreSQL types and values: which type each column has (built-in OIDs from a fixed table, the rest
+ * looked up in pg_type), and text → CellValue by type, arrays included.
+ *
  * PostgreSQL text → CellValue, by type. Every value arrives as the server's own text (the session
  * sets DateStyle ISO, TimeZone UTC, IntervalStyle postgres, extra_float_digits 3, bytea_output hex),
  * so nothing is lost before this mapping picks the exact form CONTRACT.md asks for.
@@ -175,4 +177,152 @@ function decodeBytea(t: string): Uint8Array {
     }
   }
   return Uint8Array.from(bytes);
+}
+
+// ---- types that are not built in ----
+
+/** Runs one read-only query and returns its rows as text arrays (the session's parsers are identity). */
+export type PgTypeQuery = (sql: string, parameters: unknown[]) => Promise<(string | null)[][]>;
+
+interface PgTypeRow {
+  name: string;
+  /** pg_type.typtype: b base, c composite, d domain, e enum, p pseudo, r range, m multirange. */
+  typtype: string;
+  typcategory: string;
+  elem: number;
+  base: number;
+  delimiter: string;
+}
+
+const TYPE_SQL =
+  'SELECT oid::text, typname::text, typtype::text, typcategory::text, typelem::text, typbasetype::text, typdelim::text' +
+  ' FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])';
+
+/** Lookup rounds: one for the columns' types, more only for arrays of domains of arrays… */
+const MAX_ROUNDS = 4;
+
+/**
+ * Resolves every column type OID to a PgTypeInfo: built-in OIDs from the fixed table, the rest
+ * (enums, domains, extension types, arrays of those) with one pg_type query per round.
+ * Enums, composites, ranges and extension types read as text; domains behave as their base type.
+ */
+export async function resolvePgTypes(
+  oids: readonly number[],
+  query: PgTypeQuery,
+): Promise<Map<number, PgTypeInfo>> {
+  const rows = new Map<number, PgTypeRow>();
+  let wanted = [...new Set(oids)].filter((oid) => builtinType(oid) === undefined);
+  for (let round = 0; wanted.length > 0 && round < MAX_ROUNDS; round++) {
+    for (const r of await query(TYPE_SQL, [wanted])) {
+      const [oid, name, typtype, typcategory, elem, base, delimiter] = r;
+      rows.set(Number(oid), {
+        name: name ?? 'unknown',
+        typtype: typtype ?? 'b',
+        typcategory: typcategory ?? 'U',
+        elem: Number(elem ?? 0),
+        base: Number(base ?? 0),
+        delimiter: delimiter ?? ',',
+      });
+    }
+    const asked = new Set(wanted);
+    const next = new Set<number>();
+    for (const oid of asked) {
+      const row = rows.get(oid);
+      for (const ref of row ? [row.elem, row.base] : []) {
+        if (ref !== 0 && builtinType(ref) === undefined && !rows.has(ref)) next.add(ref);
+      }
+    }
+    wanted = [...next];
+  }
+
+  const resolved = new Map<number, PgTypeInfo>();
+  const resolve = (oid: number, depth: number): PgTypeInfo => {
+    const builtin = builtinType(oid);
+    if (builtin) return builtin;
+    const row = rows.get(oid);
+    // A type that vanished between the query and the lookup, or nesting beyond reason: text is safe.
+    if (!row || depth > MAX_ROUNDS) return { name: row?.name ?? String(oid), kind: 'text' };
+    if (row.typtype === 'd' && row.base !== 0) {
+      const base = resolve(row.base, depth + 1);
+      return { ...base, name: row.name };
+    }
+    if (row.typcategory === 'A' && row.elem !== 0) {
+      const element = resolve(row.elem, depth + 1);
+      // typdelim lives on the element type.
+      const delimiter = rows.get(row.elem)?.delimiter ?? (element.name === 'box' ? ';' : ',');
+      return { name: row.name, kind: 'array', element, delimiter };
+    }
+    return { name: row.name, kind: 'text' };
+  };
+  for (const oid of oids) resolved.set(oid, resolve(oid, 0));
+  return resolved;
+}
+
+// ---- arrays ----
+
+/**
+ * Parses PostgreSQL's text form of an array (`{1,2,NULL}`, `{{1,2},{3,4}}`, `{"a,b","q\"x"}`,
+ * `[0:1]={1,2}`) into nested JS arrays, mapping every non-NULL element with `mapElement`.
+ * Written here rather than borrowed from pg-types' transitive `postgres-array`, which the project
+ * does not depend on directly.
+ */
+export function parsePgArray(
+  text: string,
+  mapElement: (element: string) => CellValue,
+  delimiter = ',',
+): CellValue[] {
+  // Arrays with non-default lower bounds carry a `[lo:hi]=` prefix; JSON arrays start at 0 anyway.
+  let pos = text.startsWith('[') ? text.indexOf('=') + 1 : 0;
+
+  const fail = (): never => {
+    throw new Error(`Unexpected array text from PostgreSQL at offset ${pos}.`);
+  };
+
+  const parseLevel = (): CellValue[] => {
+    if (text[pos] !== '{') fail();
+    pos++;
+    const out: CellValue[] = [];
+    if (text[pos] === '}') {
+      pos++;
+      return out;
+    }
+    for (;;) {
+      const ch = text[pos];
+      if (ch === '{') {
+        out.push(parseLevel());
+      } else if (ch === '"') {
+        pos++;
+        let value = '';
+        let start = pos;
+        for (;;) {
+          const c = text[pos];
+          if (c === undefined) fail();
+          if (c === '\\') {
+            value += text.slice(start, pos);
+            start = pos + 1;
+            pos += 2;
+          } else if (c === '"') {
+            value += text.slice(start, pos);
+            pos++;
+            break;
+          } else {
+            pos++;
+          }
+        }
+        // A quoted "NULL" is the string NULL, never the null value.
+        out.push(mapElement(value));
+      } else {
+        const start = pos;
+        while (pos < text.length && text[pos] !== delimiter && text[pos] !== '}') pos++;
+        const token = text.slice(start, pos).trim();
+        out.push(token.toUpperCase() === 'NULL' ? null : mapElement(token));
+      }
+      const next = text[pos];
+      pos++;
+      if (next === '}') return out;
+      if (next !== delimiter) fail();
+    }
+  };
+
+  return parseLevel();
 }

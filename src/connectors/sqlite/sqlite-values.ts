@@ -5,7 +5,7 @@
  * boolean) and a DATETIME column holds whatever text or number was stored, so those pass through as is.
  */
 import type { CellValue, ParameterValue } from '../connector.js';
-import type { SqliteParameter } from './sqlite-protocol.js';
+import type { SqliteParameter } from './sqlite-session.js';
 
 export function sqliteCell(value: unknown): CellValue {
   if (value === null || value === undefined) return null;

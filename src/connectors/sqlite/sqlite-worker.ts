@@ -7,12 +7,14 @@
  * heavy query can be minutes later, and better-sqlite3 exposes no sqlite3_interrupt().
  *
  * One process per statement: it opens the file, runs the statement and streams rows on request
- * (see sqlite-protocol.ts), then exits when the parent disconnects or kills it.
+ * (the messages are in sqlite-session.ts), then exits when the parent disconnects or kills it.
+ * Its imports stay light (types, values, errors): every SQLite query pays for its start-up.
  */
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CellValue } from '../connector.js';
-import type { ColumnsReply, FromWorker, StartRequest, ToWorker } from './sqlite-protocol.js';
+import { errorReply } from './sqlite-errors.js';
+import type { ColumnsReply, FromWorker, StartRequest, ToWorker } from './sqlite-session.js';
 import { sqliteCell, storageClass } from './sqlite-values.js';
 
 /**
@@ -39,9 +41,7 @@ function send(message: FromWorker): void {
 }
 
 function fail(error: unknown): void {
-  const err = error instanceof Error ? error : new Error(String(error));
-  const code = (err as { code?: unknown }).code;
-  send({ type: 'error', message: err.message, ...(typeof code === 'string' ? { code } : {}) });
+  send(errorReply(error));
   rows = undefined;
 }
 
@@ -79,7 +79,8 @@ function readBatch(): { rows: CellValue[][]; done: boolean } {
 }
 
 function start(request: StartRequest): void {
-  batchSize = Math.max(1, request.batchSize);
+  // Already a whole number of at least 1 (support.ts, batchRows).
+  batchSize = request.batchSize;
   db = new Database(request.path, { fileMustExist: true, readonly: request.readOnly });
   fillAttachSlots(db);
   const statement = db.prepare(request.sql);

@@ -13,7 +13,10 @@ declare module 'fastify' {
 }
 
 /** Resolves the caller before the handler runs, on every route not marked `config: { public: true }`. */
-export function registerAuthentication(app: FastifyInstance, authenticator: Authenticator): void {
+export function registerAuthentication(
+  app: FastifyInstance,
+  authenticator: Pick<Authenticator, 'authenticate'>,
+): void {
   app.decorateRequest('principalOrNull', null);
   app.addHook('onRequest', async (request) => {
     if (request.is404 || request.routeOptions.config.public) return;

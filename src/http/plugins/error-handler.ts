@@ -1,13 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, badRequest } from '../../core/errors.js';
-
-interface ErrorBody {
-  status: number;
-  message: string;
-  key: string;
-  metadata?: Record<string, unknown>;
-}
+import { errorBody, type ErrorBody } from '../../wire/common.js';
 
 /** Fastify's own errors, as the contract names them. */
 const FASTIFY_CODES: Record<string, { status: number; key: string; message: string }> = {
@@ -76,23 +70,19 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 }
 
 export function toErrorBody(error: FastifyError | Error): ErrorBody {
-  if (error instanceof AppError) {
-    const body: ErrorBody = { status: error.status, message: error.message, key: error.key };
-    if (error.metadata) body.metadata = error.metadata;
-    return body;
-  }
+  if (error instanceof AppError) return errorBody(error.status, error.key, error.message, error.metadata);
   const fe = error as FastifyError;
   if (fe.validation) return validationBody(fe);
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-  if (known) return { ...known };
+  if (known) return errorBody(known.status, known.key, known.message);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, message: fe.message, key: 'invalid_request' };
+    return errorBody(fe.statusCode, 'invalid_request', fe.message);
   }
-  return {
-    status: 500,
-    message: 'Something went wrong on our side; the details are in the server log.',
-    key: 'internal_error',
-  };
+  return errorBody(
+    500,
+    'internal_error',
+    'Something went wrong on our side; the details are in the server log.',
+  );
 }
 
 /** Turns Ajv's first error into a sentence that names the field, e.g. `body.timeout_seconds must be an integer.` */
@@ -110,27 +100,21 @@ function validationBody(error: FastifyError): ErrorBody {
   switch (first.keyword) {
     case 'additionalProperties':
       message = `${where} has an unknown field "${String(params.additionalProperty)}".`;
-      return {
-        status: 400,
-        key: 'unknown_field',
-        message,
-        metadata: { field: `${where}.${String(params.additionalProperty)}` },
-      };
+      return errorBody(400, 'unknown_field', message, {
+        field: `${where}.${String(params.additionalProperty)}`,
+      });
     case 'required':
       message = `${where}.${String(params.missingProperty)} is required.`;
-      return {
-        status: 400,
-        key: 'invalid_request',
-        message,
-        metadata: { field: `${where}.${String(params.missingProperty)}` },
-      };
+      return errorBody(400, 'invalid_request', message, {
+        field: `${where}.${String(params.missingProperty)}`,
+      });
     case 'type':
       message = `${where} must be ${article(String(params.type))}.`;
       break;
     default:
       message = `${where} ${first.message ?? 'is not valid'}.`;
   }
-  return { status: 400, key: 'invalid_request', message, metadata: { field: where } };
+  return errorBody(400, 'invalid_request', message, { field: where });
 }
 
 function article(type: string): string {
@@ -166,11 +150,9 @@ export function registerProtocolChecks(app: FastifyInstance): void {
     done();
   });
   app.server.on('checkExpectation', (_req, res) => {
-    const body = JSON.stringify({
-      status: 417,
-      key: 'expectation_failed',
-      message: 'The only Expect this server knows is 100-continue.',
-    });
+    const body = JSON.stringify(
+      errorBody(417, 'expectation_failed', 'The only Expect this server knows is 100-continue.'),
+    );
     res.writeHead(417, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
@@ -186,28 +168,16 @@ export function registerProtocolChecks(app: FastifyInstance): void {
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, body] =
+  const [reason, body] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [
-          431,
           'Request Header Fields Too Large',
-          {
-            status: 431,
-            key: 'headers_too_large',
-            message: 'The request headers are larger than this server accepts.',
-          },
+          errorBody(431, 'headers_too_large', 'The request headers are larger than this server accepts.'),
         ]
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [
-            408,
-            'Request Timeout',
-            { status: 408, key: 'request_timeout', message: 'The request was not received in time.' },
-          ]
-        : [
-            400,
-            'Bad Request',
-            { status: 400, key: 'invalid_request', message: 'The request is not valid HTTP.' },
-          ];
+        ? ['Request Timeout', errorBody(408, 'request_timeout', 'The request was not received in time.')]
+        : ['Bad Request', errorBody(400, 'invalid_request', 'The request is not valid HTTP.')];
+  const status = body.status;
   const text = JSON.stringify(body);
   if (socket.writable) {
     socket.write(

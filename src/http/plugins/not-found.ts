@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { errorBody } from '../../wire/common.js';
 
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
@@ -24,14 +25,14 @@ export function registerNotFound(app: FastifyInstance): void {
       return reply
         .code(405)
         .header('allow', allowed.join(', '))
-        .send({
-          status: 405,
-          key: 'method_not_allowed',
-          message: `${request.method} is not allowed on ${path}; use ${allowed.join(' or ')}.`,
-        });
+        .send(
+          errorBody(
+            405,
+            'method_not_allowed',
+            `${request.method} is not allowed on ${path}; use ${allowed.join(' or ')}.`,
+          ),
+        );
     }
-    return reply
-      .code(404)
-      .send({ status: 404, key: 'not_found', message: `There is no endpoint at ${path}.` });
+    return reply.code(404).send(errorBody(404, 'not_found', `There is no endpoint at ${path}.`));
   });
 }

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../core/errors.js';
 import { whenRedisReady } from '../../core/redis-ready.js';
+import { throttledWarn } from '../../core/throttled-log.js';
 
 export interface RateLimitSettings {
   /** Requests per API key per minute (QRUN_RATE_LIMIT_PER_MINUTE); 0 turns the limit off. */
@@ -24,7 +25,6 @@ const WINDOW_MS = 60_000;
 const LOCAL_KEYS = 10_000;
 /** A Redis that is still connecting gets this long before the request goes through uncounted. */
 const REDIS_WAIT_MS = 1000;
-const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * Requests per API key per minute, with @fastify/rate-limit. Must be registered after the authentication
@@ -101,12 +101,7 @@ function redisStore(redis: Redis, nameSpace: string, log: FastifyBaseLogger): Fa
     '@fastify/rate-limit/store/RedisStore',
   ) as PluginRedisStore;
   const inner = new RedisStore(false, false, redis, nameSpace);
-  let lastLog = 0;
-  const warn = (err: unknown) => {
-    if (Date.now() - lastLog < ERROR_LOG_INTERVAL_MS) return;
-    lastLog = Date.now();
-    log.warn({ err }, 'rate limit: Redis unreachable, requests pass uncounted');
-  };
+  const warn = throttledWarn(log, 'rate limit: Redis unreachable, requests pass uncounted');
   return class LoggingRedisStore implements FastifyRateLimitStore {
     incr(...[key, callback, timeWindow, max]: Parameters<FastifyRateLimitStore['incr']>): void {
       const done: typeof callback = (err, result) => {

@@ -3,68 +3,14 @@ import { Type } from 'typebox';
 import { parseId } from '../../core/ids.js';
 import type { ConnectionService } from '../../service/connection-service.js';
 import { principal } from '../plugins/authentication.js';
-import { Envelope, IdParams, Timestamp } from '../schemas/common.js';
-
-const ConfigValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]);
-/** Field-level checks depend on the type, so they happen in ConnectionService, naming the field. */
-const Configuration = Type.Record(Type.String(), ConfigValue, {
-  description:
-    'The fields listed by GET /api/connection_types for this type. Secrets come back as "********".',
-});
-
-const Connection = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  type: Type.Object({ id: Type.String(), name: Type.String() }),
-  configuration: Type.Record(Type.String(), Type.Unknown()),
-  organization_id: Type.String(),
-  status: Type.String(),
-  status_error: Type.Optional(Type.String()),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
-
-const CreateConnection = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 255 }),
-    type: Type.String(),
-    configuration: Configuration,
-    validate: Type.Optional(
-      Type.Boolean({ default: true, description: 'Connect and run a trivial query first.' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const UpdateConnection = Type.Object(
-  {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    type: Type.Optional(Type.String()),
-    configuration: Type.Optional(Configuration),
-    validate: Type.Optional(Type.Boolean({ default: true })),
-  },
-  { additionalProperties: false },
-);
-
-const TestConnection = Type.Object(
-  { type: Type.String(), configuration: Configuration },
-  { additionalProperties: false },
-);
-
-const ConnectionType = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  fields: Type.Array(
-    Type.Object({
-      name: Type.String(),
-      type: Type.String(),
-      required: Type.Boolean(),
-      secret: Type.Boolean(),
-      default: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean()])),
-      description: Type.String(),
-    }),
-  ),
-});
+import { Envelope, IdParams } from '../../wire/common.js';
+import {
+  Connection,
+  ConnectionType,
+  CreateConnection,
+  TestConnection,
+  UpdateConnection,
+} from '../../wire/connections.js';
 
 export const connectionRoutes =
   (connections: ConnectionService): FastifyPluginAsyncTypebox =>

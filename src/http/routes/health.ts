@@ -9,12 +9,6 @@ import type { Metrics } from '../../core/metrics.js';
 export const healthRoutes =
   (isReady: () => Promise<boolean>, metrics: Metrics): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.addHook('onResponse', async (req, reply) => {
-      metrics.httpDuration.observe(
-        { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
-    });
     app.get(
       '/metrics',
       { config: { public: true }, schema: { tags: ['operations'] } },

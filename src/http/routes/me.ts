@@ -1,19 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import type { IdentityService } from '../../service/identity-service.js';
 import { principal } from '../plugins/authentication.js';
-import { Envelope } from '../schemas/common.js';
-
-const Me = Type.Object({
-  id: Type.Optional(Type.String()),
-  email: Type.Optional(Type.String()),
-  organization_id: Type.Union([Type.String(), Type.Null()]),
-  organization_name: Type.Union([Type.String(), Type.Null()]),
-  role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('user')])),
-  is_user: Type.Boolean(),
-  is_organization: Type.Boolean(),
-  is_partner: Type.Boolean(),
-});
+import { Envelope } from '../../wire/common.js';
+import { Me } from '../../wire/identity.js';
 
 export const meRoutes =
   (identity: IdentityService): FastifyPluginAsyncTypebox =>

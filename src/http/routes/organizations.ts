@@ -3,48 +3,16 @@ import { Type } from 'typebox';
 import { parseId } from '../../core/ids.js';
 import type { IdentityService } from '../../service/identity-service.js';
 import { principal } from '../plugins/authentication.js';
-import { Envelope, Timestamp } from '../schemas/common.js';
-
-const Organization = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
-const OrganizationInput = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 255 }) },
-  { additionalProperties: false },
-);
-
-const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
-const User = Type.Object({
-  id: Type.String(),
-  organization_id: Type.String(),
-  email: Type.String(),
-  role: Role,
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
-const UserInput = Type.Object(
-  { email: Type.String({ maxLength: 320 }), role: Type.Optional(Role) },
-  { additionalProperties: false },
-);
-const UserUpdate = Type.Object(
-  { email: Type.Optional(Type.String({ maxLength: 320 })), role: Type.Optional(Role) },
-  { additionalProperties: false },
-);
-
-const CreatedKey = Type.Object({
-  id: Type.String({ description: 'Use it to revoke the key.' }),
-  value: Type.String({ description: 'The key itself. Shown only in this response; store it now.' }),
-});
-const KeyInfo = Type.Object({
-  id: Type.String(),
-  kind: Type.String(),
-  hint: Type.String({ description: 'The first characters of the key, to tell keys apart.' }),
-  created_at: Timestamp,
-  revoked_at: Type.Union([Timestamp, Type.Null()]),
-});
+import { Envelope } from '../../wire/common.js';
+import {
+  CreatedKey,
+  KeyInfo,
+  Organization,
+  OrganizationInput,
+  User,
+  UserInput,
+  UserUpdate,
+} from '../../wire/identity.js';
 
 const OrgParams = Type.Object({ org_id: Type.String() });
 const UserParams = Type.Object({ org_id: Type.String(), id: Type.String() });

@@ -6,78 +6,16 @@ import { parseId } from '../../core/ids.js';
 import { parseIdempotencyKey } from '../../service/idempotency.js';
 import type { QueryResultView, QueryService } from '../../service/query-service.js';
 import { principal } from '../plugins/authentication.js';
-import { Envelope, IdParams, Timestamp } from '../schemas/common.js';
-
-const Parameter = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()], {
-  description: 'Send integers beyond 2^53 as strings: JSON numbers that large lose digits in transit.',
-});
-
-const SubmitBody = Type.Object(
-  {
-    query: Type.Optional(
-      Type.String({ description: 'The SQL. May come as the URL parameter `query` instead.' }),
-    ),
-    parameters: Type.Optional(
-      Type.Array(Parameter, { maxItems: 65535, description: 'Positional values bound to $1..$n or ?.' }),
-    ),
-    // Upper bounds in the schema, so an absurd number is a 400 naming the field, never a 500 from
-    // a metadata store column that cannot hold it.
-    timeout_seconds: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        // The store's integer column; the server's own limit (QRUN_QUERY_TIMEOUT_SECONDS) is checked after.
-        maximum: 2_147_483_647,
-        description: "Seconds the query may run (at most the server's QRUN_QUERY_TIMEOUT_SECONDS).",
-      }),
-    ),
-    max_rows: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: Number.MAX_SAFE_INTEGER,
-        description: 'Stop after this many rows; the result then says truncated: true.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const Status = Type.Union([
-  Type.Literal('created'),
-  Type.Literal('running'),
-  Type.Literal('done'),
-  Type.Literal('failed'),
-  Type.Literal('unknown'),
-]);
-
-const QueryResult = Type.Object({
-  id: Type.String(),
-  status: Status,
-  fields: Type.Optional(Type.Array(Type.String())),
-  schema: Type.Optional(Type.Array(Type.Object({ name: Type.String(), type: Type.String() }))),
-  count: Type.Optional(Type.Integer({ description: 'Rows in the whole result, not this page.' })),
-  truncated: Type.Optional(Type.Boolean({ description: 'true when max_rows cut the result short.' })),
-  expires: Type.Optional(Timestamp),
-  results: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
-  error: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-});
-
-const Links = Type.Object({
-  next: Type.Union([Type.String(), Type.Null()]),
-  previous: Type.Union([Type.String(), Type.Null()]),
-});
-
-const QuerySummary = Type.Object({
-  id: Type.String(),
-  status: Status,
-  connection_id: Type.String(),
-  query: Type.String(),
-  count: Type.Union([Type.Integer(), Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()]),
-  created_at: Timestamp,
-  started_at: Type.Union([Timestamp, Type.Null()]),
-  finished_at: Type.Union([Timestamp, Type.Null()]),
-  expires: Type.Union([Timestamp, Type.Null()]),
-});
+import { resultEnvelope } from '../result-envelope.js';
+import { Envelope, IdParams } from '../../wire/common.js';
+import {
+  CanceledQuery,
+  Links,
+  QueryResult,
+  QuerySummary,
+  SubmitBody,
+  SubmittedQuery,
+} from '../../wire/queries.js';
 
 /** Whole numbers in a query string, checked by hand so the message can name the parameter. */
 function queryInt(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -110,7 +48,7 @@ export const queryRoutes =
           querystring: Type.Object({ query: Type.Optional(Type.String()) }),
           body: SubmitBody,
           headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
-          response: { 200: Envelope(Type.Object({ id: Type.String(), status: Type.Literal('created') })) },
+          response: { 200: Envelope(SubmittedQuery) },
         },
         // The official SDK sends the SQL as ?query= with an empty body (or none): no body means {}.
         preValidation: async (req) => {
@@ -129,8 +67,8 @@ export const queryRoutes =
           maxRows: body.max_rows,
           idempotencyKey: parseIdempotencyKey(req.headers['idempotency-key']),
         });
-        // An idempotent replay sends the stored body of the first response.
-        return reply.code(200).send(result.body as { data: { id: string; status: 'created' } });
+        // An idempotent replay returns the first request's outcome, so the body is the same.
+        return reply.code(200).send({ data: result });
       },
     );
 
@@ -157,7 +95,7 @@ export const queryRoutes =
       async (req, reply) => {
         const id = parseId(req.params.id, 'query id');
         const wait = queryInt(req.query.wait, 'wait', 0, 60);
-        const view = await queries.get(principal(req), id, req.query.page, wait);
+        const view = await queries.get(principal(req), id, req.query.page, wait, resultEnvelope);
         return sendResult(reply, view);
       },
     );
@@ -170,13 +108,7 @@ export const queryRoutes =
           summary: 'Stop a query on the database; it ends failed with error "canceled"',
           params: IdParams,
           response: {
-            200: Envelope(
-              Type.Object({
-                id: Type.String(),
-                status: Status,
-                error: Type.Union([Type.String(), Type.Null()]),
-              }),
-            ),
+            200: Envelope(CanceledQuery),
           },
         },
       },

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.js';
-import type { QueryTasksTable, TaskStatus } from '../schema.js';
+import type { TaskStatus } from '../../core/task-status.js';
+import type { QueryTasksTable } from '../schema.js';
 
 export type QueryTaskRow = QueryTasksTable;
 
@@ -39,21 +40,6 @@ const VIEW_COLUMNS = [
 
 /** Characters of SQL a list entry carries; one more is read, to know whether it was cut. */
 export const LIST_SQL_PREVIEW = 1000;
-
-/** Frozen so nobody invents a seventh state. `done`, `failed` and `unknown` are terminal. */
-export const TASK_STATUS = Object.freeze({
-  created: 'created',
-  running: 'running',
-  done: 'done',
-  failed: 'failed',
-  unknown: 'unknown',
-} as const satisfies Record<TaskStatus, TaskStatus>);
-
-export const TERMINAL_STATUSES: readonly TaskStatus[] = Object.freeze(['done', 'failed', 'unknown']);
-
-export function isTerminal(status: TaskStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
 
 export interface FinishDone {
   fields: string[];

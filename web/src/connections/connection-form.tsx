@@ -111,7 +111,7 @@ export function ConnectionForm({ api, types, editing, onSaved, onCancel }: Props
   return (
     <form
       class="connection-form"
-      onSubmit={save}
+      onSubmit={(event) => void save(event)}
       aria-label={editing ? `Edit ${editing.name}` : 'New connection'}
     >
       <h2>{editing ? `Edit ${editing.name}` : 'New connection'}</h2>

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 
 /** `{"data": ...}`: every success body. */
 export const Envelope = <T extends TSchema>(data: T) =>
@@ -13,6 +13,18 @@ export const ErrorBody = Type.Object(
   },
   { $id: 'Error', description: 'Every error: HTTP status, a sentence for people, a key for programs.' },
 );
+
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** The one builder of the contract's error envelope: `{status, message, key, metadata?}`. */
+export function errorBody(
+  status: number,
+  key: string,
+  message: string,
+  metadata?: Record<string, unknown>,
+): ErrorBody {
+  return metadata === undefined ? { status, message, key } : { status, message, key, metadata };
+}
 
 /** Path ids are plain strings in the schema; handlers check them with parseId so a typo is 400 `invalid_id`. */
 export const IdParams = Type.Object({ id: Type.String() });

@@ -1,0 +1,174 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { badRequest } from '../../core/errors.js';
+import { workerEntry } from '../../core/worker-entry.js';
+import { QueryAbortedError, type CellValue, type ColumnInfo, type ConnectorContext } from '../connector.js';
+import { resolveUnderRoot } from '../file-path.js';
+import type { SqliteConfig } from './sqlite-connector.js';
+import { workerError, workerExited, workerFailed, workerGone } from './sqlite-errors.js';
+
+/**
+ * One SQLite statement's session: a child process (sqlite-worker.ts) of its own, started per
+ * statement and killed (SIGKILL) on abort, which stops the statement inside sqlite3_step() at once.
+ *
+ * The exchange is pull-based: the worker sends the columns with the first batch, then one batch per
+ * `next` request and nothing unasked, so at most one batch is ever in flight (memory stays flat).
+ * The IPC channel uses Node's "advanced" (structured clone) serialization, so bigint and Uint8Array
+ * cross it unchanged.
+ */
+
+const entry = workerEntry(import.meta.url, 'sqlite-worker');
+
+/** The worker gets only what Node itself may need from the environment, never the server's secrets. */
+const WORKER_ENV_KEYS = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'TZ', 'LANG', 'LC_ALL', 'SYSTEMROOT'];
+
+function workerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of WORKER_ENV_KEYS) if (process.env[key] !== undefined) env[key] = process.env[key];
+  return env;
+}
+
+/**
+ * The database file in the organization's directory that a session opens (checked again at every
+ * open); SQLite's `:memory:` would be a new, empty database per query.
+ */
+export function databasePath(config: SqliteConfig, context: ConnectorContext): string {
+  if (config.path.trim() === ':memory:') {
+    throw badRequest(
+      'invalid_configuration',
+      'configuration.path must name a database file: an in-memory SQLite database would be empty for every query.',
+      { field: 'configuration.path' },
+    );
+  }
+  return resolveUnderRoot(config.path, context.fileDir, 'path');
+}
+
+// ---- the messages ----
+
+/** What better-sqlite3 can bind: booleans become 0/1 and safe integers bigint before sending. */
+export type SqliteParameter = null | number | bigint | string;
+
+export interface StartRequest {
+  type: 'start';
+  /** Absolute path, already checked to be a file in the organization's directory. */
+  path: string;
+  /** Open with SQLITE_OPEN_READONLY: nothing can change the file. */
+  readOnly: boolean;
+  sql: string;
+  parameters: SqliteParameter[];
+  batchSize: number;
+}
+
+export interface NextRequest {
+  type: 'next';
+}
+
+export type ToWorker = StartRequest | NextRequest;
+
+/** The first reply: the columns and the first batch (needed anyway to type expression columns). */
+export interface ColumnsReply {
+  type: 'columns';
+  columns: ColumnInfo[];
+  rows: CellValue[][];
+  done: boolean;
+}
+
+export interface BatchReply {
+  type: 'batch';
+  rows: CellValue[][];
+  done: boolean;
+}
+
+export interface ErrorReply {
+  type: 'error';
+  message: string;
+  code?: string;
+}
+
+export type FromWorker = ColumnsReply | BatchReply | ErrorReply;
+
+export type Reply = ColumnsReply | BatchReply;
+
+// ---- the session ----
+
+/**
+ * One worker process running one statement, driven one request at a time (pull-based).
+ * Whatever happens (error, abort, early stop, unexpected exit) ends with the process gone.
+ */
+export class WorkerSession {
+  private readonly child: ChildProcess;
+  private waiter: { resolve(reply: Reply): void; reject(error: Error): void } | undefined;
+  private failure: Error | undefined;
+  private finished = false;
+
+  constructor(private readonly signal: AbortSignal) {
+    this.child = fork(fileURLToPath(entry.url), [], {
+      execArgv: entry.execArgv,
+      serialization: 'advanced', // structured clone: bigint and Uint8Array survive the trip
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: workerEnv(),
+    });
+    this.child.on('message', (message: FromWorker) => this.onMessage(message));
+    this.child.on('error', (error) => this.fail(workerFailed(error)));
+    this.child.on('exit', (code, signalName) => {
+      if (!this.finished) this.fail(workerExited(code, signalName));
+    });
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  request(message: ToWorker): Promise<Reply> {
+    if (this.signal.aborted) return Promise.reject(new QueryAbortedError(this.signal.reason));
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<Reply>((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.child.send(message, (error) => {
+        if (error) this.fail(workerGone(error));
+      });
+    });
+  }
+
+  /** Stops the worker unless it already finished on its own; safe to call more than once. */
+  dispose(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (!this.finished) this.kill();
+  }
+
+  private onMessage(message: FromWorker): void {
+    if (message.type === 'error') {
+      this.fail(workerError(message));
+      return;
+    }
+    if (message.done) {
+      // Nothing more to read: let the worker close the file and exit cleanly.
+      this.finished = true;
+      this.signal.removeEventListener('abort', this.onAbort);
+      if (this.child.connected) this.child.disconnect();
+    }
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve(message);
+  }
+
+  private readonly onAbort = (): void => {
+    // better-sqlite3 cannot interrupt a statement; killing its process stops it mid-step.
+    this.kill();
+    this.reject(new QueryAbortedError(this.signal.reason));
+  };
+
+  private fail(error: Error): void {
+    if (this.finished) return;
+    this.failure ??= error;
+    this.kill();
+    this.reject(this.signal.aborted ? new QueryAbortedError(this.signal.reason) : this.failure);
+  }
+
+  private reject(error: Error): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(error);
+  }
+
+  private kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
