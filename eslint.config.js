@@ -61,7 +61,7 @@ export default tseslint.config(
   {
     // Promises nobody awaits or catches lose their errors (and may crash the process on rejection); a
     // promise where a callback's result is ignored is the same bug in disguise. These two need types.
-    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'web/src/**/*.{ts,tsx}'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'web/src/**/*.{ts,tsx}'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

@@ -10,15 +10,19 @@
  * switch differ, so a new deployment-dependent file cannot be left out of the second pass.
  */
 export const SCALE_OUT_SUITES: readonly string[] = [
+  'test/conformance/polytomic-conformance.test.ts',
+  'test/conformance/polytomic-sdk.test.ts',
   'test/e2e/crash-restart.test.ts',
   'test/e2e/start.test.ts',
   'test/integration/authenticator.test.ts',
+  'test/integration/callbacks.test.ts',
   'test/integration/clean-up.test.ts',
   'test/integration/connections-api.test.ts',
   'test/integration/http-basics.test.ts',
   'test/integration/identity.test.ts',
   'test/integration/metadata-store.test.ts',
   'test/integration/queries-api.test.ts',
+  'test/integration/query-events.test.ts',
   'test/integration/query-engines.test.ts',
   'test/integration/size-limits.test.ts',
   'test/integration/sweeper-clean-up.test.ts',

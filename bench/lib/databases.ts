@@ -31,7 +31,7 @@ export function generatedQuery(engine: Engine, rows: number): string {
 export function qrunConnection(engine: Engine, database: string): Record<string, unknown> {
   return engine === 'postgresql'
     ? { hostname: PG.host, port: PG.port, database, username: PG.user }
-    : { hostname: MARIADB.host, port: MARIADB.port, database, username: MARIADB.user };
+    : { hostname: MARIADB.host, port: MARIADB.port, dbname: database, account: MARIADB.user };
 }
 
 async function withPg<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import type { Config, Role } from '../config/config.js';
 import { BullmqDispatcher } from '../dispatch/bullmq-dispatcher.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { InProcessDispatcher } from '../dispatch/in-process-dispatcher.js';
+import { LocalProgressStore, RedisProgressStore, type ProgressStore } from '../events/progress-store.js';
 import { RedisTaskEvents } from '../events/redis-task-events.js';
 import { LocalTaskEvents, type TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
@@ -35,6 +36,21 @@ export function createDispatcher(config: Config, log: Logger): Dispatcher {
 export function createTaskEvents(config: Config, log: Logger): TaskEvents {
   if (config.redisUrl === undefined) return new LocalTaskEvents();
   return new RedisTaskEvents({ redisUrl: config.redisUrl, prefix: config.redisPrefix, log });
+}
+
+/**
+ * Running queries' progress: in this process's memory without QRUN_REDIS_URL, a Redis hash per task
+ * (`<prefix>:progress:<task id>`) with it. An entry outlives its last write by three lease periods, and
+ * the runner writes it at least once a lease third (every page and every heartbeat).
+ */
+export function createProgressStore(config: Config, log: Logger): ProgressStore {
+  if (config.redisUrl === undefined) return new LocalProgressStore();
+  return new RedisProgressStore({
+    redisUrl: config.redisUrl,
+    prefix: config.redisPrefix,
+    ttlMs: 3 * config.leaseSeconds * 1000,
+    log,
+  });
 }
 
 /**

@@ -27,9 +27,20 @@ import { OrganizationsRepository } from '../store/repositories/organizations.js'
 import { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import { QueryTasksRepository } from '../store/repositories/query-tasks.js';
 import { UsersRepository } from '../store/repositories/users.js';
+import { WebhookDeliveriesRepository } from '../store/repositories/webhook-deliveries.js';
+import { WebhookSecretsRepository } from '../store/repositories/webhook-secrets.js';
+import { WebhookService } from '../service/webhook-service.js';
+import { WebhookDeliverer } from '../worker/webhook-deliverer.js';
+import { ConnectionHealthChecks } from '../worker/connection-health.js';
 import { QueryRunner } from '../worker/query-runner.js';
 import { Sweeper } from '../worker/sweeper.js';
-import { createDispatcher, createRateLimitRedis, createResultStore, createTaskEvents } from './deployment.js';
+import {
+  createDispatcher,
+  createProgressStore,
+  createRateLimitRedis,
+  createResultStore,
+  createTaskEvents,
+} from './deployment.js';
 
 /** Every service of one qrun process, assembled once from the configuration. The HTTP layer and the CLI share it. */
 export interface Qrun {
@@ -44,8 +55,14 @@ export interface Qrun {
   /** Opens stored connections (below both the connection API and the runner). */
   resolver: ConnectionResolver;
   queries: QueryService;
+  /** The webhook signing secret and the submit-time checks of callback_url. */
+  webhooks: WebhookService;
+  /** Delivers callbacks: at once when a task ends, then retried by its own loop. */
+  deliverer: WebhookDeliverer;
   runner: QueryRunner;
   sweeper: Sweeper;
+  /** The periodic connection checks (`healthcheck_interval`), which the sweeper starts. */
+  connectionChecks: ConnectionHealthChecks;
   /** Where the HTTP rate limit counts when api processes share Redis; undefined: in this process's memory. */
   rateLimitRedis: Redis | undefined;
   /**
@@ -90,9 +107,15 @@ export async function createQrun(
     throw err;
   }
   const connectionRows = new ConnectionsRepository(store.db);
+  const webhookSecrets = new WebhookSecretsRepository(store.db);
   let secretKey: Buffer;
   try {
     const sealedWith = sealedKeyIds(await connectionRows.configurationsWithSecrets());
+    // Webhook signing secrets are sealed with the same key.
+    for (const sealed of await webhookSecrets.sealedValues()) {
+      const keyId = SecretBox.sealedKeyId(sealed);
+      if (keyId !== undefined) sealedWith.add(keyId);
+    }
     secretKey = loadSecretKey(config.secretKey, config.dataDir, sealedWith);
   } catch (err) {
     await store.close();
@@ -108,6 +131,7 @@ export async function createQrun(
   const pageDeletions = new PageDeletionsRepository(store.db);
   const results = createResultStore(config);
   const events = createTaskEvents(config, log);
+  const progress = createProgressStore(config, log);
   const metrics = new Metrics();
   const dispatcher = createDispatcher(config, log);
   const rateLimitRedis = createRateLimitRedis(config, log, role);
@@ -127,27 +151,35 @@ export async function createQrun(
     },
     clock,
   );
-  const resolver = new ConnectionResolver(
-    { get: getConnector, list: listConnectors },
-    secretBox,
-    new EgressPolicy({
-      allow: config.egressAllow,
-      deny: config.egressDeny,
-      metadataDatabaseUrl: config.databaseUrl,
-    }),
-    {
-      fileRoot: config.fileRoot,
-      duckdb: {
-        threads: config.duckdbThreads,
-        memoryBytes: config.duckdbMemoryBytes,
-        maxTempBytes: config.duckdbMaxTempBytes,
-      },
+  // Tenant connections and callback deliveries alike.
+  const egress = new EgressPolicy({
+    allow: config.egressAllow,
+    deny: config.egressDeny,
+    metadataDatabaseUrl: config.databaseUrl,
+  });
+  const resolver = new ConnectionResolver({ get: getConnector, list: listConnectors }, secretBox, egress, {
+    fileRoot: config.fileRoot,
+    duckdb: {
+      threads: config.duckdbThreads,
+      memoryBytes: config.duckdbMemoryBytes,
+      maxTempBytes: config.duckdbMaxTempBytes,
     },
-  );
+  });
   const connections = new ConnectionService(connectionRows, resolver, {
     maxTests: config.maxConnectionTests,
     clock,
   });
+  const webhooks = new WebhookService({ secrets: webhookSecrets, secretBox, egress }, { clock });
+  const deliverer = new WebhookDeliverer(
+    {
+      deliveries: new WebhookDeliveriesRepository(store.db),
+      secrets: webhookSecrets,
+      secretBox,
+      egress,
+      log,
+    },
+    { clock, retentionMs: config.taskRetentionDays * 86_400_000 },
+  );
   const queries = new QueryService(
     {
       tasks,
@@ -157,17 +189,33 @@ export async function createQrun(
       events,
       results,
       pageTokens,
+      progress,
+      callbacks: webhooks,
+      taskEnded: deliverer.taskEnded,
     },
     {
       maxQueryBytes: config.maxQueryBytes,
       queryTimeoutSeconds: config.queryTimeoutSeconds,
+      pageRowsMax: config.pageRowsMax,
+      resultTtlSeconds: config.resultTtlSeconds,
       organizationMaxQueued: config.organizationMaxQueued,
       maxWaitsPerKey: config.maxWaitsPerKey,
       clock,
     },
   );
   const runner = new QueryRunner(
-    { tasks, connectionRows, resolver, results, pageDeletions, events, metrics, log },
+    {
+      tasks,
+      connectionRows,
+      resolver,
+      results,
+      pageDeletions,
+      events,
+      progress,
+      metrics,
+      log,
+      taskEnded: deliverer.taskEnded,
+    },
     {
       workerId: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
       pageRows: config.pageRows,
@@ -177,8 +225,22 @@ export async function createQrun(
       resultTtlSeconds: config.resultTtlSeconds,
     },
   );
+  const connectionChecks = new ConnectionHealthChecks(
+    { connections: connectionRows, resolver, log },
+    { now: clock },
+  );
   const sweeper = new Sweeper(
-    { tasks, idempotency, pageDeletions, results, events, dispatcher, log },
+    {
+      tasks,
+      idempotency,
+      pageDeletions,
+      results,
+      events,
+      dispatcher,
+      log,
+      connectionChecks,
+      taskEnded: deliverer.taskEnded,
+    },
     {
       intervalSeconds: config.sweepIntervalSeconds,
       resultTtlSeconds: config.resultTtlSeconds,
@@ -200,8 +262,11 @@ export async function createQrun(
     connections,
     resolver,
     queries,
+    webhooks,
+    deliverer,
     runner,
     sweeper,
+    connectionChecks,
     rateLimitRedis,
     async startBackground() {
       if (role !== 'api') {
@@ -209,11 +274,13 @@ export async function createQrun(
         // Elsewhere other workers may be alive, and only an expired lease proves a task lost.
         if (store.dialect === 'sqlite') {
           const lost = await sweeper.recoverAfterRestart();
-          if (lost > 0) log.warn({ lost }, 'marked queries interrupted by the last shutdown as unknown');
+          if (lost > 0)
+            log.warn({ lost }, 'marked queries interrupted by the last shutdown as failed (lost)');
         }
         dispatcher.start(runner.run);
       }
       sweeper.start();
+      deliverer.start();
     },
     async isReady() {
       if (closed) return false;
@@ -224,11 +291,15 @@ export async function createQrun(
       if (closed) return;
       closed = true;
       await sweeper.stop();
+      await connectionChecks.close();
       runner.abortAll({ kind: 'shutdown' });
       await dispatcher.close();
+      // After the runner's last tasks ended (their deliveries are recorded; the next start delivers them).
+      await deliverer.stop();
       runner.close();
       stopForgetting();
       await events.close();
+      await progress.close();
       if (rateLimitRedis) {
         // QUIT lets pending replies arrive; a client that is not connected has nothing to wait for.
         if (rateLimitRedis.status === 'ready')

@@ -267,7 +267,15 @@ export const ConfigSchema = Type.Object({
     default: 1000,
     minimum: 1,
     maximum: 1_000_000,
-    description: 'rows per result page',
+    description: 'rows per result page, unless a submit asks for `page_rows`',
+  }),
+  pageRowsMax: whole({
+    env: 'QRUN_PAGE_ROWS_MAX',
+    default: 10_000,
+    minimum: 1,
+    maximum: 1_000_000,
+    description:
+      'largest `page_rows` a submit may ask for (400 `invalid_page_rows` above it); pages still hold at most `QRUN_PAGE_BYTES`',
   }),
   pageBytes: whole({
     env: 'QRUN_PAGE_BYTES',
@@ -365,7 +373,15 @@ export const ConfigSchema = Type.Object({
     default: 20,
     minimum: 0,
     maximum: 100_000,
-    description: 'long-polls one key may hold open per process; more answer at once',
+    description:
+      'long-polls and event streams (`/events`) one key may hold open per process; more answer at once',
+  }),
+  sseHeartbeatSeconds: whole({
+    env: 'QRUN_SSE_HEARTBEAT_SECONDS',
+    default: 15,
+    minimum: 1,
+    maximum: 3600,
+    description: 'an event stream (`GET /api/queries/{id}/events`) sends a `: ping` comment this often',
   }),
   maxResultBytes: whole({
     env: 'QRUN_MAX_RESULT_BYTES',

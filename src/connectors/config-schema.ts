@@ -2,6 +2,7 @@ import { Type, type Static, type TObject, type TProperties, type TSchema } from 
 // The JSON Schema validator alone (typebox/schema): half the start-up of typebox/compile, the same checks.
 import { Compile } from 'typebox/schema';
 import { badRequest } from '../core/errors.js';
+import type { EgressTarget } from '../net/egress-policy.js';
 import {
   type ConfigField,
   type ConfigFieldType,
@@ -249,6 +250,21 @@ export class ConfigSpec<S extends TObject> {
   }
 
   /**
+   * A stored configuration under the fields' own names: each alias key renamed to its field (the field's
+   * own key wins when both are there), everything else as it is, nothing checked. For configurations
+   * saved under names that are aliases since (MySQL's `database`, `username`, `password`), before their
+   * sealed secrets are opened or shown.
+   */
+  canonicalNames(stored: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(stored)) {
+      const name = this.names.get(key) ?? key;
+      if (name === key || !Object.hasOwn(stored, name)) out[name] = value;
+    }
+    return out;
+  }
+
+  /**
    * The schema as a client writes a configuration, for the OpenAPI document: required are only the
    * fields without a default.
    */
@@ -268,6 +284,10 @@ export class ConfigSpec<S extends TObject> {
  */
 export function defineConnector<S extends TObject>(schema: S, engine: Engine<Static<S>>): Connector {
   const spec = new ConfigSpec(schema);
+  const targetOf =
+    (target: (config: Static<S>) => EgressTarget) =>
+    (input: ConnectorConfig): EgressTarget =>
+      target(spec.parse(input));
   return {
     type: engine.type,
     name: engine.name,
@@ -275,6 +295,8 @@ export function defineConnector<S extends TObject>(schema: S, engine: Engine<Sta
     configSchema: spec.inputSchema(),
     configFields: spec.fields,
     parseConfig: (input: unknown) => spec.parse(input),
+    canonicalNames: (stored) => spec.canonicalNames(stored),
+    ...(engine.target ? { target: targetOf(engine.target) } : {}),
     validateConfig(input: ConnectorConfig, context: ConnectorContext): ConnectorConfig {
       const config = spec.parse(input);
       engine.checkConfig?.(config, context);

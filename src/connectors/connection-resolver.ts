@@ -82,9 +82,12 @@ export class ConnectionResolver {
     return mapSecrets(connector, config, (v) => this.secrets.seal(v));
   }
 
-  /** The stored configuration with its secrets opened. */
+  /**
+   * The stored configuration with its secrets opened, under the fields' current names (one stored under
+   * names that are aliases since, MySQL's `password` before `passwd`, is renamed first).
+   */
   open(connector: Connector, stored: Record<string, unknown>): Record<string, unknown> {
-    return mapSecrets(connector, stored, (v) => this.secrets.open(v));
+    return mapSecrets(connector, connector.canonicalNames(stored), (v) => this.secrets.open(v));
   }
 
   /** A stored connection, opened for running queries. */

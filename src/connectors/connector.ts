@@ -1,5 +1,5 @@
 import type { TObject } from 'typebox';
-import type { EgressPolicy } from '../net/egress-policy.js';
+import type { EgressPolicy, EgressTarget } from '../net/egress-policy.js';
 
 /**
  * The one small interface every database engine implements (one folder per engine, the same file set:
@@ -140,6 +140,12 @@ export interface Engine<C> {
    */
   checkConfig?(config: C, context: ConnectorContext): void;
 
+  /**
+   * Where a network engine connects (host, port and database name, whatever its fields are called), for
+   * the egress policy's check before a connection is saved or tested. File-based engines have none.
+   */
+  target?(config: C): EgressTarget;
+
   /** Connects and runs a trivial query. Throws DatabaseError with the database's message. */
   test(config: C, context: ConnectorContext): Promise<void>;
 
@@ -180,6 +186,12 @@ export interface Connector extends Omit<Engine<ConnectorConfig>, 'checkConfig'> 
   parseConfig(input: unknown): ConnectorConfig;
 
   /**
+   * A stored configuration with every alias key renamed to its field's own name, nothing else changed or
+   * checked: a configuration saved under earlier field names, before its secrets are opened or shown.
+   */
+  canonicalNames(stored: ConnectorConfig): Record<string, unknown>;
+
+  /**
    * The engine's own checks after parseConfig (and after the service has put kept secrets back), e.g.
    * that a file path leads to a file in the organization's directory. Throws AppError 400 naming the
    * field. Returns the configuration to store (file paths stay as the client gave them).
@@ -187,15 +199,37 @@ export interface Connector extends Omit<Engine<ConnectorConfig>, 'checkConfig'> 
   validateConfig(config: ConnectorConfig, context: ConnectorContext): ConnectorConfig;
 }
 
-/** A database said no. `message` is the database's own, with credentials scrubbed. */
+/** What a DatabaseError says beyond its message, for a failed query's `error_details`. */
+export interface DatabaseErrorDetails {
+  cause?: unknown;
+  /** The five-character SQLSTATE, where the engine gives one. */
+  sqlstate?: string;
+  /** 1-based character offset into the SQL as it was sent, where the engine gives one. */
+  position?: number;
+  /** Whether the same statement may succeed when run again (a deadlock, a dropped connection). Default false. */
+  retryable?: boolean;
+}
+
+/**
+ * A database said no. `message` is the database's own, with credentials scrubbed. `code` is machine-readable:
+ * the engine's own name for the error (PostgreSQL's condition name, MySQL's `ER_…`, `SQLITE_…`, DuckDB's
+ * error class) or one of qrun's (`connection_failed`, `host_not_allowed`…).
+ */
 export class DatabaseError extends Error {
+  readonly sqlstate: string | undefined;
+  readonly position: number | undefined;
+  readonly retryable: boolean;
+
   constructor(
     message: string,
     readonly code?: string,
-    options?: { cause?: unknown },
+    options: DatabaseErrorDetails = {},
   ) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DatabaseError';
+    this.sqlstate = options.sqlstate;
+    this.position = options.position;
+    this.retryable = options.retryable ?? false;
   }
 }
 

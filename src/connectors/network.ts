@@ -1,10 +1,15 @@
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import { isAppError } from '../core/errors.js';
 import { isUnreachable, unreachableMessage, type CheckedSocket } from '../net/checked-socket.js';
-import { checkHostnameSyntax, HostLookupError, type CheckedDestination } from '../net/egress-policy.js';
-import { configSchema, field } from './config-schema.js';
+import {
+  checkHostnameSyntax,
+  HostLookupError,
+  type CheckedDestination,
+  type EgressTarget,
+} from '../net/egress-policy.js';
+import { field } from './config-schema.js';
 import { DatabaseError, type ConnectorContext } from './connector.js';
-import { raceAbort, secretsOf, toDatabaseError } from './support.js';
+import { raceAbort, toDatabaseError } from './support.js';
 
 /**
  * What the engines reached over the network (PostgreSQL, MySQL/MariaDB) share: the configuration
@@ -12,30 +17,45 @@ import { raceAbort, secretsOf, toDatabaseError } from './support.js';
  * from here, never the host name itself.
  */
 
-/** The six fields of a network database, differing per engine only in the default port and a few words. */
-export function networkConfigSchema(options: { defaultPort: number; database: string; login: string }) {
-  return configSchema({
-    hostname: field.string({ description: 'Server host name or IP address.', target: true }),
-    port: field.port({ description: 'Server TCP port.', default: options.defaultPort, target: true }),
-    database: field.string({ description: options.database, target: true }),
-    username: field.string({ description: `${options.login} to log in as.`, target: true }),
-    password: Type.Optional(
-      field.string({ description: `Password of the ${options.login.toLowerCase()}.`, secret: true }),
+/**
+ * The six fields of a network database, each engine naming them as Polytomic's type of the same id does
+ * (PostgreSQL: `database`, `username`, `password`; MySQL: `dbname`, `account`, `passwd`), with other
+ * accepted spellings as aliases, and differing otherwise only in the default port and a few words.
+ */
+export const networkField = {
+  hostname: () => field.string({ description: 'Server host name or IP address.', target: true }),
+  port: (defaultPort: number) =>
+    field.port({ description: 'Server TCP port.', default: defaultPort, target: true }),
+  database: (description: string, aliases: readonly string[] = []) =>
+    field.string({ description: withAliases(description, aliases), target: true, aliases }),
+  login: (login: string, aliases: readonly string[] = []) =>
+    field.string({ description: withAliases(`${login} to log in as.`, aliases), target: true, aliases }),
+  password: (login: string, aliases: readonly string[] = []) =>
+    Type.Optional(
+      field.string({
+        description: withAliases(`Password of the ${login.toLowerCase()}.`, aliases),
+        secret: true,
+        aliases,
+      }),
     ),
-    // Turning TLS off would send the kept password over plain TCP.
-    ssl: field.boolean({
+  // Turning TLS off would send the kept password over plain TCP.
+  ssl: () =>
+    field.boolean({
       description: 'Connect over TLS and verify the server certificate.',
       default: false,
       target: true,
     }),
-  });
+};
+
+/** A field's description saying which other names it is accepted under (GET /api/connection_types lists no aliases). */
+function withAliases(description: string, aliases: readonly string[]): string {
+  return aliases.length === 0
+    ? description
+    : `${description} Also accepted as ${aliases.map((a) => `\`${a}\``).join(' or ')}.`;
 }
 
-/** A network database's configuration, as its engine sees it (defaults filled). */
-export type NetworkConfig = Static<ReturnType<typeof networkConfigSchema>>;
-
 /** Engine.checkConfig of a network engine: a hostname that is no network host is refused before anything else. */
-export function checkNetworkConfig(config: NetworkConfig): void {
+export function checkNetworkConfig(config: { hostname: string }): void {
   checkHostnameSyntax(config.hostname);
 }
 
@@ -45,7 +65,7 @@ export function checkNetworkConfig(config: NetworkConfig): void {
  * trivial query, and the connection ended; failures as `toError` makes them.
  */
 export async function testConnection<K>(
-  config: NetworkConfig,
+  target: EgressTarget,
   context: ConnectorContext,
   steps: {
     open(destination: CheckedDestination): Promise<K>;
@@ -54,7 +74,7 @@ export async function testConnection<K>(
     toError(err: unknown): Error;
   },
 ): Promise<void> {
-  const destination = await destinationForTest(config, context);
+  const destination = await destinationForTest(target, context);
   try {
     const connection = await steps.open(destination);
     try {
@@ -72,11 +92,11 @@ export async function testConnection<K>(
  * 400 host_not_allowed; a name that does not resolve is a DatabaseError like any failed connect.
  */
 async function destinationForTest(
-  config: NetworkConfig,
+  target: EgressTarget,
   context: ConnectorContext,
 ): Promise<CheckedDestination> {
   try {
-    return await context.egress.check(config);
+    return await context.egress.check(target);
   } catch (err) {
     if (err instanceof HostLookupError) throw new DatabaseError(err.message, err.code, { cause: err });
     throw err;
@@ -89,16 +109,20 @@ async function destinationForTest(
  * query runner); an abort while the name resolves is the QueryAbortedError.
  */
 export async function destinationForQuery(
-  config: NetworkConfig,
+  target: EgressTarget,
   context: ConnectorContext,
   signal: AbortSignal,
+  /** The configuration's secrets, scrubbed from any message. */
+  secrets: readonly string[],
 ): Promise<CheckedDestination> {
   try {
-    return await raceAbort(context.egress.check(config), signal);
+    return await raceAbort(context.egress.check(target), signal);
   } catch (err) {
     if (isAppError(err)) throw new DatabaseError(err.message, err.key, { cause: err });
-    if (err instanceof HostLookupError) throw new DatabaseError(err.message, err.code, { cause: err });
-    throw toDatabaseError(err, { signal, secrets: secretsOf(config) });
+    // A name that does not resolve now may resolve again (a DNS outage): retryable, like any failed connect.
+    if (err instanceof HostLookupError)
+      throw new DatabaseError(err.message, 'connection_failed', { cause: err, retryable: true });
+    throw toDatabaseError(err, { signal, secrets });
   }
 }
 
@@ -108,6 +132,6 @@ export async function destinationForQuery(
  */
 export function connectError(err: unknown, socket: CheckedSocket, destination: CheckedDestination): unknown {
   return isUnreachable(err, socket)
-    ? new DatabaseError(unreachableMessage(destination), 'unreachable', { cause: err })
+    ? new DatabaseError(unreachableMessage(destination), 'connection_failed', { cause: err, retryable: true })
     : err;
 }

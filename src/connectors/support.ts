@@ -35,8 +35,14 @@ export function errorText(err: unknown, property: string): string | undefined {
 export interface DriverErrorParts {
   /** The database's own message; describeError(err) when absent. */
   message?: string;
-  /** SQLSTATE, or the driver's code. */
+  /** The machine-readable code (see DatabaseError): the engine's name for the error, or qrun's. */
   code?: string;
+  /** The five-character SQLSTATE, where the engine gives one. */
+  sqlstate?: string;
+  /** 1-based character offset into the SQL as sent, where the engine gives one. */
+  position?: number;
+  /** Whether the same statement may succeed when run again. */
+  retryable?: boolean;
   /** Used when the message is empty. */
   fallback?: string;
   /** Secret values of the configuration, removed from the message. */
@@ -54,9 +60,41 @@ export function toDatabaseError(err: unknown, parts: DriverErrorParts = {}): Err
   if (err instanceof QueryAbortedError || err instanceof DatabaseError) return err;
   if (parts.signal?.aborted) return new QueryAbortedError(parts.signal.reason);
   const message = parts.message ?? describeError(err);
-  return new DatabaseError(scrubMessage(message || (parts.fallback ?? ''), parts.secrets ?? []), parts.code, {
-    cause: err,
-  });
+  const lost = parts.code === undefined && isConnectionLoss(err);
+  return new DatabaseError(
+    scrubMessage(message || (parts.fallback ?? ''), parts.secrets ?? []),
+    parts.code ?? (lost ? 'connection_failed' : undefined),
+    {
+      cause: err,
+      sqlstate: parts.sqlstate,
+      position: parts.position,
+      retryable: parts.retryable ?? lost,
+    },
+  );
+}
+
+/** Socket and driver codes of a connection that could not be made or was dropped mid-statement. */
+const CONNECTION_LOSS_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+]);
+
+/**
+ * Whether a driver's error means the connection failed or dropped (so the same query may succeed on a new
+ * one): a socket error code, mysql2's PROTOCOL_CONNECTION_LOST, pg's "Connection terminated…".
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const code = errorText(err, 'code');
+  if (code !== undefined && CONNECTION_LOSS_CODES.has(code)) return true;
+  return err instanceof Error && err.message.startsWith('Connection terminated');
 }
 
 /**
@@ -67,7 +105,7 @@ export function checkedAtOpen<T>(check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (isAppError(error)) throw new DatabaseError(error.message, error.key);
+    if (isAppError(error)) throw new DatabaseError(error.message, error.key, { cause: error });
     throw error;
   }
 }

@@ -26,9 +26,12 @@ import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { queryRoutes } from './routes/queries.js';
+import { queryEventRoutes } from './routes/query-events.js';
+import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import type { ConnectionService } from '../service/connection-service.js';
 import type { IdentityService } from '../service/identity-service.js';
 import type { QueryService } from '../service/query-service.js';
+import type { WebhookService } from '../service/webhook-service.js';
 import { ErrorBody } from '../wire/common.js';
 
 /** What the worker's HTTP face needs: health, readiness and metrics. */
@@ -43,11 +46,12 @@ export interface OpsDeps {
  * settings. It never sees the stores, the runner or the sweeper.
  */
 export interface HttpDeps extends OpsDeps {
-  config: Pick<Config, 'bodyLimitBytes' | 'rateLimitPerMinute' | 'redisPrefix'>;
+  config: Pick<Config, 'bodyLimitBytes' | 'rateLimitPerMinute' | 'redisPrefix' | 'sseHeartbeatSeconds'>;
   authenticator: Pick<Authenticator, 'authenticate'>;
   identity: IdentityService;
   connections: ConnectionService;
   queries: QueryService;
+  webhooks: WebhookService;
   /** Shared rate-limit counters when scaled out; undefined: counted in this process. */
   rateLimitRedis: Redis | undefined;
 }
@@ -118,6 +122,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(organizationRoutes(deps.identity));
   await app.register(connectionRoutes(deps.connections));
   await app.register(queryRoutes(deps.queries));
+  await app.register(queryEventRoutes(deps.queries, { heartbeatSeconds: config.sseHeartbeatSeconds }));
+  await app.register(webhookSecretRoutes(deps.webhooks));
   await app.register(consoleRoutes());
   return app;
 }
@@ -130,6 +136,8 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
     frameworkErrors,
     http: { requireHostHeader: false },
   });
+  // The health routes document their error responses with the shared Error schema.
+  app.addSchema(ErrorBody);
   registerErrorHandler(app);
   registerProtocolChecks(app);
   registerNotFound(app);

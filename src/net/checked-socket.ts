@@ -1,5 +1,5 @@
 import { Socket, type LookupFunction, type TcpSocketConnectOpts } from 'node:net';
-import type { CheckedDestination } from './egress-policy.js';
+import type { CheckedDestination, ResolvedAddress } from './egress-policy.js';
 
 /** A TCP socket bound to one checked destination, and whether it ever completed a TCP handshake. */
 export interface CheckedSocket {
@@ -23,17 +23,7 @@ export function checkedSocket(destination: CheckedDestination): CheckedSocket {
   let reached = false;
   socket.once('connect', () => (reached = true));
   const { addresses, port } = destination;
-  const lookup: LookupFunction = (_hostname, options, callback) => {
-    if (options.all) {
-      callback(
-        null,
-        addresses.map((a) => ({ address: a.address, family: a.family })),
-      );
-    } else {
-      const wanted = addresses.find((a) => !options.family || a.family === options.family) ?? addresses[0];
-      callback(null, wanted?.address ?? '', wanted?.family ?? 4);
-    }
-  };
+  const lookup = checkedLookup(addresses);
   // Looked up at call time, so a test's counting wrapper on Socket.prototype.connect sees every dial.
   const dial = (options: TcpSocketConnectOpts) =>
     (Socket.prototype.connect as (this: Socket, options: TcpSocketConnectOpts) => Socket).call(
@@ -59,6 +49,24 @@ export function checkedSocket(destination: CheckedDestination): CheckedSocket {
     });
   }) as Socket['connect'];
   return { socket, reached: () => reached };
+}
+
+/**
+ * A `lookup` for Node's net, http and https that answers with the checked addresses, whatever name it is
+ * asked about: the name is never resolved again. With several addresses Node still tries them in turn.
+ */
+export function checkedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all) {
+      callback(
+        null,
+        addresses.map((a) => ({ address: a.address, family: a.family })),
+      );
+    } else {
+      const wanted = addresses.find((a) => !options.family || a.family === options.family) ?? addresses[0];
+      callback(null, wanted?.address ?? '', wanted?.family ?? 4);
+    }
+  };
 }
 
 /** Error codes of a TCP connect that found nobody (refused, filtered, no route, timed out). */

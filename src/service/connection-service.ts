@@ -1,18 +1,21 @@
 import type { Principal } from '../auth/principal.js';
+import { formatGoDuration, parseGoDuration } from '../core/duration.js';
 import { AppError, badRequest, forbidden, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { systemClock, toWireTime, type Clock } from '../core/time.js';
-import { SECRET_PLACEHOLDER, maskSecrets, scrubMessage } from '../connectors/config-fields.js';
-import { secretValues, type ConnectionResolver } from '../connectors/connection-resolver.js';
-import { DatabaseError, type Connector, type ConnectorContext } from '../connectors/connector.js';
+import { isoAfter, systemClock, toWireTime, type Clock } from '../core/time.js';
+import { SECRET_PLACEHOLDER, maskSecrets } from '../connectors/config-fields.js';
+import { CONNECTION_STATUS, testConnectionWithin } from '../connectors/connection-check.js';
+import type { ConnectionResolver } from '../connectors/connection-resolver.js';
+import type { Connector, ConnectorContext } from '../connectors/connector.js';
 import { HostLookupError } from '../net/egress-policy.js';
 import type { ConnectionRow, ConnectionsRepository } from '../store/repositories/connections.js';
-import type { Connection, ConnectionType } from '../wire/connections.js';
+import type { Actor, Connection, ConnectionType, SavedConnection } from '../wire/connections.js';
 import { checkName } from './validation.js';
 
-export const CONNECTION_STATUS = Object.freeze({ healthy: 'healthy', untested: 'untested' });
-
-const TEST_TIMEOUT_MS = 20_000;
+const DAY_MS = 86_400_000;
+/** The bounds of `healthcheck_interval`: often enough to be useful, rarely enough to spare the databases. */
+const MIN_HEALTHCHECK_SECONDS = 60;
+const MAX_HEALTHCHECK_SECONDS = 720 * 3600;
 /** Default of QRUN_MAX_CONNECTION_TESTS. */
 const DEFAULT_MAX_TESTS = 4;
 
@@ -36,33 +39,56 @@ export class ConnectionService {
     return this.resolver.listConnectors().map((c) => ({
       id: c.type,
       name: c.name,
+      logo_url: null,
+      operations: operationsOf(c),
+      use_oauth: false,
+      configurationForm: { jsonschema: c.configSchema },
       fields: c.configFields.map((f) => ({ ...f })),
-      capabilities: { placeholders: c.capabilities.placeholders, file_based: c.capabilities.fileBased },
+      // Polytomic's four roles (qrun's connections are sources of queries), then qrun's own.
+      capabilities: {
+        source: true,
+        destination: false,
+        enrichment: false,
+        orchestration: false,
+        placeholders: c.capabilities.placeholders,
+        file_based: c.capabilities.fileBased,
+      },
     }));
   }
 
   async list(p: Principal): Promise<Connection[]> {
     const orgId = requireMember(p);
-    return (await this.repo.listByOrganization(orgId)).map((row) => this.view(row));
+    const rows = await this.repo.listByOrganization(orgId);
+    const calls = await this.apiCalls(rows.map((r) => r.id));
+    return rows.map((row) => this.view(row, calls));
   }
 
   async get(p: Principal, id: string): Promise<Connection> {
-    return this.view(await this.load(p, id));
+    const row = await this.load(p, id);
+    return this.view(row, await this.apiCalls([row.id]));
   }
 
   async create(
     p: Principal,
-    input: { name: string; type: string; configuration: unknown; validate?: boolean },
-  ): Promise<Connection> {
+    input: {
+      name: string;
+      type: string;
+      configuration: unknown;
+      validate?: boolean;
+      healthcheck_interval?: string | null;
+    },
+  ): Promise<SavedConnection> {
     const orgId = requireManager(p);
     const connector = this.connector(input.type);
     const name = checkName(input.name);
+    const interval = healthcheckSeconds(input.healthcheck_interval) ?? null;
     const context = this.resolver.contextFor(orgId);
     const config = this.validate(connector, input.configuration, undefined, context);
     await this.checkEgress(connector, config, context);
     const status =
       input.validate === false ? CONNECTION_STATUS.untested : await this.runTest(connector, config, context);
     const now = this.now();
+    const actor = JSON.stringify(actorOf(p));
     const row: ConnectionRow = {
       id: newId(),
       organization_id: orgId,
@@ -73,9 +99,14 @@ export class ConnectionService {
       status_error: null,
       created_at: now,
       updated_at: now,
+      created_by: actor,
+      updated_by: actor,
+      healthcheck_interval_seconds: interval,
+      healthcheck_due_at: interval === null ? null : isoAfter(now, interval * 1000),
+      healthcheck_running_until: null,
     };
     await this.repo.insert(row);
-    return this.view(row);
+    return this.saved(row, new Map());
   }
 
   /**
@@ -85,8 +116,14 @@ export class ConnectionService {
   async update(
     p: Principal,
     id: string,
-    input: { name?: string; type?: string; configuration?: unknown; validate?: boolean },
-  ): Promise<Connection> {
+    input: {
+      name?: string;
+      type?: string;
+      configuration?: unknown;
+      validate?: boolean;
+      healthcheck_interval?: string | null;
+    },
+  ): Promise<SavedConnection> {
     requireManager(p);
     const row = await this.load(p, id);
     const connector = this.connector(row.type);
@@ -95,8 +132,11 @@ export class ConnectionService {
         field: 'type',
       });
     }
-    const changes: Partial<ConnectionRow> = { updated_at: this.now() };
+    const now = this.now();
+    const changes: Partial<ConnectionRow> = { updated_at: now, updated_by: JSON.stringify(actorOf(p)) };
     if (input.name !== undefined) changes.name = checkName(input.name);
+    const interval = healthcheckSeconds(input.healthcheck_interval);
+    if (interval !== undefined) changes.healthcheck_interval_seconds = interval;
     if (input.configuration !== undefined) {
       const stored = this.resolver.open(connector, JSON.parse(row.configuration) as Record<string, unknown>);
       const context = this.resolver.contextFor(row.organization_id);
@@ -109,8 +149,13 @@ export class ConnectionService {
       changes.status_error = null;
       changes.configuration = JSON.stringify(this.resolver.seal(connector, config));
     }
+    // A new interval, or a new configuration (just tested): the next check is one interval from now.
+    if (interval !== undefined || changes.configuration !== undefined) {
+      const seconds = interval !== undefined ? interval : (row.healthcheck_interval_seconds ?? null);
+      changes.healthcheck_due_at = seconds === null ? null : isoAfter(now, seconds * 1000);
+    }
     await this.repo.update(id, changes);
-    return this.view({ ...row, ...changes });
+    return this.saved({ ...row, ...changes }, await this.apiCalls([id]));
   }
 
   async delete(p: Principal, id: string): Promise<void> {
@@ -162,14 +207,11 @@ export class ConnectionService {
     config: Record<string, unknown>,
     context: ConnectorContext,
   ): Promise<void> {
-    const { hostname, port, database } = config;
-    if (connector.capabilities.fileBased || typeof hostname !== 'string') return;
+    // Where the engine will connect, whatever its fields are called (MySQL's database is `dbname`).
+    const target = connector.target?.(config);
+    if (target === undefined) return;
     try {
-      await context.egress.check({
-        hostname,
-        port: typeof port === 'number' ? port : 0,
-        database: typeof database === 'string' ? database : '',
-      });
+      await context.egress.check(target);
     } catch (err) {
       if (!(err instanceof HostLookupError)) throw err;
     }
@@ -207,47 +249,106 @@ export class ConnectionService {
     config: Record<string, unknown>,
     context: ConnectorContext,
   ): Promise<string> {
-    const secrets = secretValues(connector, config);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        connector.test(config, context),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new DatabaseError(`No answer from the database within ${TEST_TIMEOUT_MS / 1000} s.`)),
-            TEST_TIMEOUT_MS,
-          );
-        }),
-      ]);
+      await testConnectionWithin(connector, config, context);
       return CONNECTION_STATUS.healthy;
     } catch (err) {
       if (err instanceof AppError) throw err;
-      const message = scrubMessage(err instanceof Error ? err.message : String(err), secrets);
+      // The message has the secrets removed already (testConnectionWithin).
+      const message = err instanceof Error ? err.message : String(err);
       throw new AppError(400, 'connection_invalid', `Could not connect: ${message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
-  private view(row: ConnectionRow): Connection {
+  /** api_calls_last_24_hours of these connections: their queries since a day before now. */
+  private apiCalls(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.repo.queryCountsSince(ids, isoAfter(this.now(), -DAY_MS));
+  }
+
+  /**
+   * A stored connection as it travels: Polytomic's ConnectionResponseSchema, every field. A configuration
+   * stored under earlier field names (MySQL's `database`, `username`, `password` before Polytomic's) is
+   * shown under the current ones.
+   */
+  private view(row: ConnectionRow, apiCalls: ReadonlyMap<string, number>): Connection {
     const connector = this.connector(row.type);
-    const view: Connection = {
+    const seconds = row.healthcheck_interval_seconds ?? null;
+    return {
       id: row.id,
       name: row.name,
-      type: { id: connector.type, name: connector.name },
+      type: { id: connector.type, name: connector.name, logo_url: null, operations: operationsOf(connector) },
       configuration: maskSecrets(
         connector.configFields,
-        JSON.parse(row.configuration) as Record<string, unknown>,
+        connector.canonicalNames(JSON.parse(row.configuration) as Record<string, unknown>),
       ),
       organization_id: row.organization_id,
       status: row.status,
+      status_error: row.status_error ?? null,
+      saved: true,
+      policies: [],
+      healthcheck_interval: seconds === null ? null : formatGoDuration(seconds),
       created_at: toWireTime(row.created_at),
       updated_at: toWireTime(row.updated_at),
+      created_by: actorFrom(row.created_by),
+      updated_by: actorFrom(row.updated_by),
+      api_calls_last_24_hours: apiCalls.get(row.id) ?? 0,
+      parent_connection_id: null,
     };
-    if (row.status_error) view.status_error = row.status_error;
-    return view;
   }
+
+  /** After a create or an update: Polytomic's CreateConnectionResponseSchema. */
+  private saved(row: ConnectionRow, apiCalls: ReadonlyMap<string, number>): SavedConnection {
+    return { ...this.view(row, apiCalls), auth_code: null, auth_url: null };
+  }
+}
+
+/**
+ * What qrun does with connections of a type, from what its connector offers (Polytomic lists the
+ * operations a type takes part in; qrun's are these): every connector streams a statement's rows
+ * (`query`), stops it on the server when aborted (`cancel`, checked by the connector suite), binds
+ * positional parameters in its placeholder style (`parameters`) and has a connection test (`healthcheck`).
+ */
+function operationsOf(connector: Connector): string[] {
+  const operations = ['query', 'cancel'];
+  if (connector.capabilities.placeholders) operations.push('parameters');
+  operations.push('healthcheck');
+  return operations;
+}
+
+/** Who is making a change, as Polytomic's OutputActor: the user, or the organization key's organization. */
+function actorOf(p: Principal): Actor {
+  if (p.kind === 'user') return { id: p.userId, name: p.email, type: 'user' };
+  if (p.kind === 'organization')
+    return { id: p.organizationId, name: p.organizationName, type: 'organization' };
+  throw forbidden('The partner key manages organizations; use a user or organization key for connections.');
+}
+
+function actorFrom(stored: string | null | undefined): Actor | null {
+  return stored ? (JSON.parse(stored) as Actor) : null;
+}
+
+/**
+ * `healthcheck_interval` as given: undefined when absent (unchanged), null for none (null or ''), else
+ * its whole seconds, from 1m to 720h.
+ */
+function healthcheckSeconds(input: string | null | undefined): number | null | undefined {
+  if (input === undefined) return undefined;
+  if (input === null || input === '') return null;
+  const seconds = parseGoDuration(input);
+  const problem =
+    seconds === undefined
+      ? 'must be a duration such as "30m", "3h30m" or "24h" (numbers with the units h, m and s)'
+      : !Number.isInteger(seconds)
+        ? 'must be a whole number of seconds'
+        : seconds < MIN_HEALTHCHECK_SECONDS || seconds > MAX_HEALTHCHECK_SECONDS
+          ? 'must be from 1m to 720h'
+          : undefined;
+  if (problem !== undefined) {
+    throw badRequest('invalid_healthcheck_interval', `healthcheck_interval ${problem}; got "${input}".`, {
+      field: 'healthcheck_interval',
+    });
+  }
+  return seconds!;
 }
 
 /** Connections belong to an organization: its users and its organization key. The partner has none. */

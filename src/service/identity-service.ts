@@ -34,6 +34,7 @@ export class IdentityService {
           is_user: false,
           is_organization: false,
           is_partner: true,
+          is_system: false,
         };
       case 'organization':
         return {
@@ -42,6 +43,7 @@ export class IdentityService {
           is_user: false,
           is_organization: true,
           is_partner: false,
+          is_system: false,
         };
       case 'user':
         return {
@@ -53,6 +55,7 @@ export class IdentityService {
           is_user: true,
           is_organization: false,
           is_partner: false,
+          is_system: false,
         };
     }
   }

@@ -3,10 +3,11 @@ import { ownerOf, type Principal } from '../auth/principal.js';
 import type { ParameterValue } from '../connectors/connector.js';
 import { AppError, badRequest, conflict, forbidden, notFound, rejectNul } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { systemClock, toWireTime, type Clock } from '../core/time.js';
+import { isoAfter, systemClock, toWireTime, type Clock } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { PageTokens } from '../encoding/page-token.js';
 import type { PageFrame } from '../encoding/page-frame.js';
+import type { ProgressStore } from '../events/progress-store.js';
 import type { TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
@@ -17,9 +18,12 @@ import {
   type QueryTaskView,
   type QueryTasksRepository,
 } from '../store/repositories/query-tasks.js';
-import { EXPIRED_MESSAGE, isTerminal } from '../core/task-status.js';
-import type { CanceledQuery, QuerySummary, SubmittedQuery } from '../wire/queries.js';
+import { expiredMessage, isTerminal, qrunErrorDetails, type ErrorDetails } from '../core/task-status.js';
+import type { CanceledQuery, Progress, QuerySummary, SubmittedQuery } from '../wire/queries.js';
 import { requestHash, withIdempotency } from './idempotency.js';
+import type { QueryEvent } from '../wire/query-events.js';
+import { finalEvent, followQuery } from './query-events.js';
+import type { WebhookService } from './webhook-service.js';
 
 export interface SubmitInput {
   connectionId: string;
@@ -30,12 +34,20 @@ export interface SubmitInput {
   parameters?: ParameterValue[];
   timeoutSeconds?: number;
   maxRows?: number;
+  /** Rows per result page (`page_rows`); QRUN_PAGE_ROWS when absent. */
+  pageRows?: number;
+  /** Where to POST the signed outcome when the query ends (checked: WebhookService.checkCallbackUrl). */
+  callbackUrl?: string;
   idempotencyKey?: string;
 }
 
 export interface QueryServiceOptions {
   maxQueryBytes: number;
   queryTimeoutSeconds: number;
+  /** QRUN_PAGE_ROWS_MAX: the largest `page_rows` a submit may ask for. */
+  pageRowsMax: number;
+  /** QRUN_RESULT_TTL_SECONDS: how long a query canceled before it ran keeps answering `failed`. */
+  resultTtlSeconds: number;
   /** An organization's unfinished (waiting + running) queries beyond which a submit gets 429. */
   organizationMaxQueued: number;
   /**
@@ -64,10 +76,14 @@ export interface FinishedResult {
 /** Builds the bytes around a finished result's page; the stored page is read into the space between. */
 export type FrameBuilder = (result: FinishedResult) => PageFrame;
 
-/** What a status read answers. A finished result is the caller's frame with this page's rows read into it. */
+/**
+ * What a status read answers. A finished result is the caller's frame with this page's rows read into it.
+ * A finished query past its `expires` is no view but a 404 `expired`.
+ */
 export type QueryResultView =
-  | { id: string; status: 'created' | 'running' }
-  | { id: string; status: 'failed' | 'unknown'; error: string }
+  | { id: string; status: 'created'; queue_position: number }
+  | { id: string; status: 'running'; progress: Progress }
+  | { id: string; status: 'failed'; error: string; error_details: ErrorDetails | null }
   | {
       id: string;
       status: 'done';
@@ -95,8 +111,10 @@ export class QueryService {
     // Retention deletes task rows in the end (QRUN_TASK_RETENTION_DAYS); a cached copy must not outlive that by much.
     ttl: FINISHED_CACHE_TTL_MS,
   });
-  /** Long-polls open per API key in this process. */
+  /** Long-polls and event streams open per API key in this process. */
   private readonly waits = new Map<string, number>();
+  /** Event streams open in this process. */
+  private streams = 0;
   private readonly now: Clock;
 
   constructor(
@@ -108,6 +126,12 @@ export class QueryService {
       events: TaskEvents;
       results: ResultStore;
       pageTokens: PageTokens;
+      /** Running queries' rows, pages and bytes stored so far (written by the runner). */
+      progress: ProgressStore;
+      /** Checks a submit's callback_url (the organization's secret, the egress policy). */
+      callbacks: Pick<WebhookService, 'checkCallbackUrl'>;
+      /** Where a task ends here (a cancel before it ran): records its callback delivery. Never throws. */
+      taskEnded?: (taskId: string) => Promise<void>;
     },
     private readonly options: QueryServiceOptions,
   ) {
@@ -126,6 +150,13 @@ export class QueryService {
         { field: 'body.timeout_seconds' },
       );
     }
+    if (input.pageRows !== undefined && input.pageRows > this.options.pageRowsMax) {
+      throw badRequest(
+        'invalid_page_rows',
+        `page_rows may be at most ${this.options.pageRowsMax} on this server.`,
+        { field: 'body.page_rows' },
+      );
+    }
     const owner = ownerOf(p);
     const hash = requestHash({
       connection: input.connectionId,
@@ -133,6 +164,10 @@ export class QueryService {
       parameters,
       timeout: input.timeoutSeconds ?? null,
       maxRows: input.maxRows ?? null,
+      // Only when given, so that keys recorded before page_rows existed still match their retries.
+      ...(input.pageRows === undefined ? {} : { pageRows: input.pageRows }),
+      // Only when given, so the hashes of requests without one stay what they were.
+      ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
     });
 
     const submitted = await withIdempotency(
@@ -143,6 +178,10 @@ export class QueryService {
       async () => {
         const connection = await this.deps.connections.find(organizationId, input.connectionId);
         if (!connection) throw notFound('connection', input.connectionId);
+        const callbackUrl =
+          input.callbackUrl === undefined
+            ? null
+            : await this.deps.callbacks.checkCallbackUrl(organizationId, input.callbackUrl);
         // Checked before the insert, so concurrent submits may overshoot by a few; the point is that one
         // organization cannot fill the instance's queue, not an exact count.
         const unfinished = await this.deps.tasks.countUnfinished(organizationId);
@@ -168,8 +207,10 @@ export class QueryService {
           parameters: JSON.stringify(parameters),
           timeout_seconds: timeoutSeconds,
           max_rows: input.maxRows ?? null,
+          page_rows: input.pageRows ?? null,
           status: 'created',
           error: null,
+          error_details: null,
           fields: null,
           schema: null,
           row_count: null,
@@ -182,6 +223,8 @@ export class QueryService {
           started_at: null,
           finished_at: null,
           expires_at: null,
+          pages_until: null,
+          callback_url: callbackUrl,
         });
         try {
           await this.deps.dispatcher.enqueue({
@@ -238,6 +281,48 @@ export class QueryService {
     return this.view(task, page, frame);
   }
 
+  /** Event streams open in this process (GET /api/queries/{id}/events), over all keys. */
+  get eventStreamsOpen(): number {
+    return this.streams;
+  }
+
+  /**
+   * The query's events until it ends, for Server-Sent Events (src/service/query-events.ts; the HTTP layer
+   * frames them). Only its creator may follow it: anyone else gets 404 here, before anything is sent, and
+   * an expired result its 404 `expired`. Streams count against the long-poll cap (QRUN_MAX_WAITS_PER_KEY):
+   * over it, a stream is the one status event. Aborting `signal` (the client went away) ends it.
+   */
+  async events(p: Principal, id: string, signal: AbortSignal): Promise<AsyncIterable<QueryEvent>> {
+    const task = await this.load(p, id);
+    if (isTerminal(task.status) && task.expires_at !== null && task.expires_at <= this.now()) {
+      throw expired(task.expires_at);
+    }
+    const key = p.keyId;
+    return followQuery(
+      task,
+      {
+        reread: (taskId) => this.deps.tasks.findView(taskId),
+        events: this.deps.events,
+        progressOf: (running) => this.progressOf(running),
+        final: finalEvent,
+        hold: () => {
+          const open = this.waits.get(key) ?? 0;
+          if (open >= this.options.maxWaitsPerKey) return false;
+          this.waits.set(key, open + 1);
+          this.streams++;
+          return true;
+        },
+        release: () => {
+          this.streams--;
+          const left = (this.waits.get(key) ?? 1) - 1;
+          if (left === 0) this.waits.delete(key);
+          else this.waits.set(key, left);
+        },
+      },
+      signal,
+    );
+  }
+
   async cancel(p: Principal, id: string): Promise<CanceledQuery> {
     let task = await this.load(p, id);
     if (isTerminal(task.status)) {
@@ -247,16 +332,22 @@ export class QueryService {
       );
     }
     const now = this.now();
+    const expires = isoAfter(now, this.options.resultTtlSeconds * 1000);
+    const canceled = qrunErrorDetails('canceled');
     // The store records the cancel; the wake-up only makes it faster (a worker also sees the flag at its
     // next heartbeat), so a wake-up lost to a Redis outage must not fail the request.
-    if (task.status === 'created' && (await this.deps.tasks.cancelCreated(id, 'canceled', now, now))) {
+    if (
+      task.status === 'created' &&
+      (await this.deps.tasks.cancelCreated(id, 'canceled', canceled, now, expires))
+    ) {
+      await this.deps.taskEnded?.(id);
       await this.deps.events.publishFinished(id).catch(() => undefined);
     } else if (await this.deps.tasks.requestCancel(id)) {
       await this.deps.events.publishCancel(id).catch(() => undefined);
     }
     // Answer with the outcome when it comes quickly, which it does unless the database ignores the cancel.
     task = await this.waitForTerminal(await this.load(p, id), 10);
-    return { id, status: task.status, error: task.error };
+    return { id, status: task.status, error: task.error, error_details: errorDetailsOf(task) };
   }
 
   async list(
@@ -346,15 +437,21 @@ export class QueryService {
     const { id } = task;
     switch (task.status) {
       case 'created':
+        return { id, status: 'created', queue_position: await this.deps.tasks.countWaitingAhead(task) };
       case 'running':
-        return { id, status: task.status };
-      case 'failed':
-      case 'unknown':
-        return { id, status: task.status, error: task.error ?? task.status };
+        return { id, status: 'running', progress: await this.progressOf(task) };
     }
-    // Expired results read `unknown` from the moment they expire, whether or not the sweeper has run.
-    if (task.expires_at !== null && task.expires_at <= this.now())
-      return { id, status: 'unknown', error: EXPIRED_MESSAGE };
+    // A finished query is gone from the moment it expires, whether or not the sweeper has run yet.
+    if (task.expires_at !== null && task.expires_at <= this.now()) throw expired(task.expires_at);
+    if (task.status === 'failed') {
+      return {
+        id,
+        status: 'failed',
+        error: task.error ?? 'failed',
+        // Null only for failures recorded before error_details existed (and not classed by migration 0005).
+        error_details: errorDetailsOf(task),
+      };
+    }
     const pageCount = task.page_count ?? 0;
     if (page >= Math.max(pageCount, 1)) {
       throw badRequest('invalid_page_token', 'The page token points past the end of this result.');
@@ -373,9 +470,34 @@ export class QueryService {
       pageCount === 0
         ? Buffer.concat([frame.head, Buffer.from('[]'), frame.tail])
         : await this.deps.results.getPage(id, page, frame);
-    if (!body) return { id, status: 'unknown', error: EXPIRED_MESSAGE };
+    // The pages are gone before `expires` (deleted by hand, a store that lost them): as good as expired.
+    if (!body) throw expired(task.expires_at!);
     return { id, status: 'done', body };
   }
+
+  /** A running query's progress: what the runner has stored so far, and the time since it started. */
+  async progressOf(task: Pick<QueryTaskView, 'id' | 'started_at'>): Promise<Progress> {
+    const stored = await this.deps.progress.get(task.id);
+    const started = task.started_at === null ? NaN : Date.parse(task.started_at);
+    const elapsed = Date.parse(this.now()) - started;
+    return {
+      rows: stored?.rows ?? 0,
+      pages: stored?.pages ?? 0,
+      bytes: stored?.bytes ?? 0,
+      elapsed_ms: Number.isFinite(elapsed) ? Math.max(0, Math.round(elapsed)) : 0,
+    };
+  }
+}
+
+function expired(expiresAt: string): AppError {
+  const expires = toWireTime(expiresAt);
+  return new AppError(404, 'expired', expiredMessage(expires), { metadata: { expires } });
+}
+
+/** The stored error_details of a failed task; null for any other (and for one recorded without them). */
+function errorDetailsOf(task: Pick<QueryTaskView, 'status' | 'error_details'>): ErrorDetails | null {
+  if (task.status !== 'failed' || task.error_details === null) return null;
+  return JSON.parse(task.error_details) as ErrorDetails;
 }
 
 function requireMember(p: Principal): string {
@@ -394,6 +516,7 @@ function summarize(t: QueryTaskListItem): QuerySummary {
     query: sql.length > LIST_SQL_PREVIEW ? `${sql.slice(0, LIST_SQL_PREVIEW)}…` : sql,
     count: t.status === 'done' ? t.row_count : null,
     error: t.error,
+    error_details: errorDetailsOf(t),
     created_at: toWireTime(t.created_at),
     started_at: t.started_at ? toWireTime(t.started_at) : null,
     finished_at: t.finished_at ? toWireTime(t.finished_at) : null,
@@ -403,7 +526,14 @@ function summarize(t: QueryTaskListItem): QuerySummary {
 
 /** About what a cached view costs: its text columns, two bytes a character, plus the fixed fields. */
 function viewBytes(t: QueryTaskView): number {
-  return 512 + 2 * ((t.fields?.length ?? 0) + (t.schema?.length ?? 0) + (t.error?.length ?? 0));
+  return (
+    512 +
+    2 *
+      ((t.fields?.length ?? 0) +
+        (t.schema?.length ?? 0) +
+        (t.error?.length ?? 0) +
+        (t.error_details?.length ?? 0))
+  );
 }
 
 function encodeCursor(t: QueryTaskView): string {

@@ -44,6 +44,16 @@ export interface ConnectionsTable {
   status_error: string | null;
   created_at: string;
   updated_at: string;
+  /** Migration 0004. JSON `{id, name, type}`: who created it (null: before qrun recorded it). */
+  created_by?: string | null;
+  /** JSON `{id, name, type}`: who last changed its name, configuration or health check interval. */
+  updated_by?: string | null;
+  /** The periodic health check's interval; null: none. */
+  healthcheck_interval_seconds?: number | null;
+  /** When the next periodic check is due (null without an interval). */
+  healthcheck_due_at?: string | null;
+  /** While a check runs, the end of its claim: no other process starts one before then. */
+  healthcheck_running_until?: string | null;
 }
 
 export interface QueryTasksTable {
@@ -58,6 +68,10 @@ export interface QueryTasksTable {
   max_rows: number | null;
   status: TaskStatus;
   error: string | null;
+  /** JSON of the failure's ErrorDetails (src/core/task-status.ts), once failed (migration 0005). */
+  error_details: string | null;
+  /** Rows per result page asked for on submit (`page_rows`); null: QRUN_PAGE_ROWS (migration 0005). */
+  page_rows: number | null;
   /** JSON array of unique field names, once done. */
   fields: string | null;
   /** JSON array of {name, type}, once done. */
@@ -73,6 +87,13 @@ export interface QueryTasksTable {
   started_at: string | null;
   finished_at: string | null;
   expires_at: string | null;
+  /**
+   * When a done task's pages are due for deletion (its expires_at), until the sweeper has deleted them;
+   * null otherwise. Indexed, so the sweeper finds due results without walking past expired ones.
+   */
+  pages_until: string | null;
+  /** Where qrun POSTs the signed outcome when the query ends (migration 0006); absent or null: nowhere. */
+  callback_url?: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -94,6 +115,39 @@ export interface PageDeletionsTable {
   last_error: string | null;
 }
 
+/** An organization's webhook signing secret (migration 0006): sealed like connection passwords. */
+export interface WebhookSecretsTable {
+  organization_id: string;
+  /** `enc:v1:…` (SecretBox) of `whsec_…`. */
+  secret: string;
+  /** The secret before the last rotation: it keeps signing beside the new one until previous_expires_at. */
+  previous_secret: string | null;
+  previous_expires_at: string | null;
+  created_at: string;
+  rotated_at: string;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** The durable queue of callback deliveries: one row per query that ended with a callback_url. */
+export interface WebhookDeliveriesTable {
+  task_id: string;
+  organization_id: string;
+  url: string;
+  /** The JSON body, fixed when the query ended: {id, status, count, error}. */
+  payload: string;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  /** When the next attempt is due; while an attempt runs, the end of its claim. */
+  next_attempt_at: string;
+  /** No attempt is started after this (an hour after the first). */
+  give_up_at: string;
+  last_error: string | null;
+  created_at: string;
+  /** When it was delivered or given up. */
+  finished_at: string | null;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -102,4 +156,6 @@ export interface Database {
   query_tasks: QueryTasksTable;
   idempotency_keys: IdempotencyKeysTable;
   page_deletions: PageDeletionsTable;
+  webhook_secrets: WebhookSecretsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -1,8 +1,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 
 /** `{"data": ...}`: every success body. */
-export const Envelope = <T extends TSchema>(data: T) =>
-  Type.Object({ data }, { additionalProperties: false });
+export const Envelope = <T extends TSchema>(
+  data: T,
+  options: { description?: string; examples?: unknown[] } = {},
+) => Type.Object({ data }, { additionalProperties: false, description: 'Success', ...options });
 
 export const ErrorBody = Type.Object(
   {
@@ -11,7 +13,11 @@ export const ErrorBody = Type.Object(
     key: Type.String(),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
-  { $id: 'Error', description: 'Every error: HTTP status, a sentence for people, a key for programs.' },
+  {
+    $id: 'Error',
+    description: 'Every error: HTTP status, a sentence for people, a key for programs.',
+    examples: [{ status: 400, message: 'The query id "43d8" is not a valid UUID.', key: 'invalid_id' }],
+  },
 );
 
 export type ErrorBody = Static<typeof ErrorBody>;
@@ -30,11 +36,3 @@ export function errorBody(
 export const IdParams = Type.Object({ id: Type.String() });
 
 export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-11-28T10:00:00Z'] });
-
-/** Standard error responses, so the OpenAPI document shows them on every route. */
-export const errorResponses = {
-  400: Type.Ref('Error'),
-  401: Type.Ref('Error'),
-  403: Type.Ref('Error'),
-  404: Type.Ref('Error'),
-};

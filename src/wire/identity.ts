@@ -65,5 +65,6 @@ export const Me = Type.Object({
   is_user: Type.Boolean(),
   is_organization: Type.Boolean(),
   is_partner: Type.Boolean(),
+  is_system: Type.Boolean({ description: 'Always false: qrun has no system callers.' }),
 });
 export type Me = Static<typeof Me>;

@@ -1,3 +1,5 @@
+import { qrunErrorDetails, type ErrorDetails } from '../core/task-status.js';
+
 /**
  * Why a running query was stopped. The reason travels as the AbortSignal's reason, so the runner can
  * record the right terminal status and message whichever part of the system pulled the plug.
@@ -21,5 +23,19 @@ export function abortMessage(reason: AbortReason): string {
       return 'interrupted: qrun was shut down while the query ran; submit it again.';
     case 'lease_lost':
       return 'lost: this worker lost its lease on the query.';
+  }
+}
+
+/** The `error_details` of a query stopped for this reason. */
+export function abortDetails(reason: AbortReason): ErrorDetails {
+  switch (reason.kind) {
+    case 'canceled':
+      return qrunErrorDetails('canceled');
+    case 'timeout':
+      return qrunErrorDetails('timeout');
+    case 'shutdown':
+      return qrunErrorDetails('interrupted');
+    case 'lease_lost':
+      return qrunErrorDetails('lost');
   }
 }

@@ -12,17 +12,20 @@ import {
   type PageWriterSummary,
 } from '../encoding/page-writer.js';
 import { createRowEncoder } from '../encoding/row-encoder.js';
+import type { ProgressStore, TaskProgress } from '../events/progress-store.js';
 import type { TaskEvents } from '../events/task-events.js';
 import { isStorageFull, type ResultStore } from '../results/result-store.js';
 import type { ConnectionResolver, ResolvedConnection } from '../connectors/connection-resolver.js';
 import type { ConnectionsRepository } from '../store/repositories/connections.js';
 import type { PageDeletionsRepository } from '../store/repositories/page-deletions.js';
 import type { QueryTaskRow, QueryTasksRepository } from '../store/repositories/query-tasks.js';
-import { abortMessage, abortReason, type AbortReason } from './abort-reasons.js';
+import { qrunErrorDetails, type ErrorDetails } from '../core/task-status.js';
+import { abortDetails, abortMessage, abortReason, type AbortReason } from './abort-reasons.js';
 import { deletePages } from './page-cleanup.js';
 
 export interface QueryRunnerOptions {
   workerId: string;
+  /** QRUN_PAGE_ROWS: rows per page of a task submitted without page_rows. */
   pageRows: number;
   pageBytes: number;
   /** QRUN_MAX_RESULT_BYTES: the most a result's pages may add up to. */
@@ -40,8 +43,12 @@ export interface QueryRunnerDeps {
   /** Where a page delete that failed is queued for the sweeper to retry. */
   pageDeletions: PageDeletionsRepository;
   events: TaskEvents;
+  /** Where the rows, pages and bytes stored so far go after every page (GET /api/queries/{id} reads them). */
+  progress: ProgressStore;
   metrics: Metrics;
   log: Logger;
+  /** Called once a task's end is recorded: adds its callback delivery (WebhookDeliverer.taskEnded). Never throws. */
+  taskEnded?: (taskId: string) => Promise<void>;
 }
 
 /** Rows asked of the driver at a time: enough to amortize round trips, small enough to keep memory flat. */
@@ -57,11 +64,13 @@ const PAGE_WRITES_IN_FLIGHT = 4;
 
 /**
  * Runs one claimed task end to end: stream rows from the database, encode them, cut them into pages,
- * store each page as it fills, then record the outcome. Holds a lease while it works (renewed by a
- * heartbeat), so a dead worker's task is found and marked `unknown` by the sweeper.
+ * store each page as it fills (and its progress), then record the outcome. Holds a lease while it works
+ * (renewed by a heartbeat), so a dead worker's task is found by the sweeper and ends `failed` (`lost`).
  */
 export class QueryRunner {
   private readonly active = new Map<string, AbortController>();
+  /** What each running task has stored so far, re-sent with every heartbeat (it renews the entry's TTL). */
+  private readonly stored = new Map<string, TaskProgress>();
   private readonly stopListening: () => void;
 
   constructor(
@@ -109,7 +118,11 @@ export class QueryRunner {
       clearTimeout(timer);
       clearInterval(heartbeat);
       this.active.delete(id);
+      this.stored.delete(id);
+      this.deps.progress.delete(id);
       this.deps.metrics.queriesRunning.dec();
+      // The task's end is recorded (or another process recorded it): its callback, if any, goes out now.
+      await this.deps.taskEnded?.(id);
       await this.deps.events
         .publishFinished(id)
         .catch((err: unknown) => log.warn({ err, taskId: id }, 'wake-up lost'));
@@ -137,7 +150,8 @@ export class QueryRunner {
     const { results, tasks } = this.deps;
     const connection = await this.resolveConnection(task);
     const parameters = JSON.parse(task.parameters) as (string | number | boolean | null)[];
-    const batchSize = Math.min(this.options.pageRows, MAX_BATCH_ROWS);
+    const pageRows = task.page_rows ?? this.options.pageRows;
+    const batchSize = Math.min(pageRows, MAX_BATCH_ROWS);
     const stream = await connection.connector.stream(
       connection.config,
       task.sql,
@@ -149,8 +163,10 @@ export class QueryRunner {
     const fields = uniqueFieldNames(stream.columns.map((c) => c.name));
     const schema = stream.columns.map((c, i) => ({ name: fields[i]!, type: c.type }));
     const encode = createRowEncoder(fields);
+    const progress: TaskProgress = { rows: 0, pages: 0, bytes: 0 };
+    this.stored.set(task.id, progress);
     const writer = new PageWriter({
-      maxRows: this.options.pageRows,
+      maxRows: pageRows,
       maxBytes: this.options.pageBytes,
       writesInFlight: PAGE_WRITES_IN_FLIGHT,
       maxResultBytes: this.options.maxResultBytes,
@@ -160,6 +176,10 @@ export class QueryRunner {
         await results.putPage(task.id, page, bytes);
         this.deps.metrics.pagesWritten.inc();
         this.deps.metrics.rowsWritten.inc(rows);
+        progress.rows += rows;
+        progress.pages++;
+        progress.bytes += bytes.length;
+        this.deps.progress.set(task.id, progress);
       },
     });
 
@@ -207,7 +227,10 @@ export class QueryRunner {
   private async resolveConnection(task: QueryTaskRow): Promise<ResolvedConnection> {
     const row = await this.deps.connectionRows.findById(task.connection_id);
     if (!row || row.organization_id !== task.organization_id) {
-      throw new DatabaseError('The connection this query was submitted on no longer exists.');
+      throw new DatabaseError(
+        'The connection this query was submitted on no longer exists.',
+        'connection_not_found',
+      );
     }
     return this.deps.resolver.resolve(row);
   }
@@ -226,15 +249,26 @@ export class QueryRunner {
     if (reason?.kind === 'lease_lost') return;
     const limit = limitMessage(err, this.options);
     let message: string;
-    if (reason) message = abortMessage(reason);
-    else if (limit !== undefined) message = limit;
-    else if (err instanceof DatabaseError) {
+    let details: ErrorDetails;
+    if (reason) {
+      message = abortMessage(reason);
+      details = abortDetails(reason);
+    } else if (limit !== undefined) {
+      ({ message, details } = limit);
+    } else if (err instanceof DatabaseError) {
       const secrets = task ? await this.secretsOf(task) : [];
       message = scrubMessage(err.message, secrets);
+      details = {
+        code: err.code ?? 'database_error',
+        sqlstate: err.sqlstate ?? null,
+        retryable: err.retryable,
+        position: err.position ?? null,
+      };
     } else {
       log.error({ err, taskId: id }, 'query failed inside qrun');
       message =
         'qrun could not run this query because of an internal error; the details are in the server log.';
+      details = qrunErrorDetails('internal_error');
     }
     const finishedAt = nowIso();
     this.deps.metrics.queriesFinished.inc({ status: 'failed' });
@@ -243,6 +277,7 @@ export class QueryRunner {
       this.options.workerId,
       // A database may quote a NUL from the query in its message; PostgreSQL text cannot store it.
       message.replaceAll('\u0000', '\uFFFD'),
+      details,
       finishedAt,
       isoAfter(finishedAt, this.options.resultTtlSeconds * 1000),
     );
@@ -262,6 +297,9 @@ export class QueryRunner {
       const { held, cancelRequested } = await this.deps.tasks.renewLease(id, this.options.workerId, until);
       if (!held) controller.abort({ kind: 'lease_lost' } satisfies AbortReason);
       else if (cancelRequested) controller.abort({ kind: 'canceled' } satisfies AbortReason);
+      // Keeps the progress entry alive between pages that are slow to fill.
+      const progress = this.stored.get(id);
+      if (held && progress && progress.pages > 0) this.deps.progress.set(id, progress);
     } catch (err) {
       // A missed heartbeat is survivable; the lease outlasts several of them.
       this.deps.log.warn({ err, taskId: id }, 'lease renewal failed');
@@ -273,24 +311,30 @@ export class QueryRunner {
 function limitMessage(
   err: unknown,
   limits: { pageBytes: number; maxResultBytes: number },
-): string | undefined {
+): { message: string; details: ErrorDetails } | undefined {
   if (err instanceof RowTooLargeError) {
-    return (
-      `Row ${err.rowNumber} is ${err.rowBytes} bytes of JSON, more than a result page may hold ` +
-      `(QRUN_PAGE_BYTES = ${formatBytes(limits.pageBytes)}).`
-    );
+    return {
+      message:
+        `Row ${err.rowNumber} is ${err.rowBytes} bytes of JSON, more than a result page may hold ` +
+        `(QRUN_PAGE_BYTES = ${formatBytes(limits.pageBytes)}).`,
+      details: qrunErrorDetails('row_too_large'),
+    };
   }
   if (err instanceof ResultTooLargeError) {
-    return (
-      `The result is larger than this server keeps (QRUN_MAX_RESULT_BYTES = ${formatBytes(limits.maxResultBytes)}); ` +
-      'add a LIMIT or filter, or use max_rows.'
-    );
+    return {
+      message:
+        `The result is larger than this server keeps (QRUN_MAX_RESULT_BYTES = ${formatBytes(limits.maxResultBytes)}); ` +
+        'add a LIMIT or filter, or use max_rows.',
+      details: qrunErrorDetails('result_too_large'),
+    };
   }
   if (isStorageFull(err)) {
-    return (
-      'The server ran out of storage for query results while this query ran, so the query was stopped and ' +
-      'its partial result discarded; try again later.'
-    );
+    return {
+      message:
+        'The server ran out of storage for query results while this query ran, so the query was stopped and ' +
+        'its partial result discarded; try again later.',
+      details: qrunErrorDetails('storage_full'),
+    };
   }
   return undefined;
 }

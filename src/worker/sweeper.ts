@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { EXPIRED_MESSAGE, LOST_MESSAGE } from '../core/task-status.js';
+import { LOST_MESSAGE, qrunErrorDetails } from '../core/task-status.js';
 import { isoAfter, nowIso } from '../core/time.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { TaskEvents } from '../events/task-events.js';
@@ -35,13 +35,14 @@ export interface SweeperOptions {
 /**
  * Periodic housekeeping. Every step is a conditional update on the task's current state, so any number
  * of processes may sweep at once without doing harm.
- * - leases: running tasks whose lease ran out (their worker died) become `unknown`, pages deleted;
- * - expiry: done tasks past `expires` lose their pages and read `unknown`;
+ * - leases: running tasks whose lease ran out (their worker died) end `failed` (code `lost`), pages deleted;
+ * - expiry: done tasks past `expires` lose their pages (they stay `done`; the API answers 404 `expired`);
  * - stranded: tasks still `created` are enqueued again (a lost enqueue, a restart);
  * - idempotency records older than 24 h are dropped;
  * - page deletions that failed, or were queued by an organization's deletion, are tried again;
  * - task retention: finished task rows go `taskRetentionDays` after their result expired;
- * - orphans: a pass over the result store, a batch per sweep, deletes results that have no task row.
+ * - orphans: a pass over the result store, a batch per sweep, deletes results that have no task row;
+ * - connection checks: due periodic connection checks are claimed and started (src/worker/connection-health.ts).
  * A step that fails is logged and tried again at the next sweep; the other steps still run.
  */
 export class Sweeper {
@@ -62,6 +63,10 @@ export class Sweeper {
       events: TaskEvents;
       dispatcher: Dispatcher | undefined;
       log: Logger;
+      /** The periodic connection checks (`healthcheck_interval`): started at every sweep, run beside it. */
+      connectionChecks?: { startDue(): Promise<void> };
+      /** Called once a lost task's end is recorded: adds its callback delivery. Never throws. */
+      taskEnded?: (taskId: string) => Promise<void>;
     },
     private readonly options: SweeperOptions,
   ) {
@@ -106,10 +111,10 @@ export class Sweeper {
     // Before expiry, so that deletions failing there wait at least one interval for their retry.
     await this.step('page deletions', () => this.retryPageDeletions());
     await this.step('expiry', async () => {
-      for (const id of await tasks.listExpiredDone(now, BATCH)) {
+      for (const id of await tasks.listPagesDue(now, BATCH)) {
         // A delete that fails is queued for retry: the result still expires now, as promised.
         await deletePages(this.deps, id);
-        await tasks.markExpired(id, EXPIRED_MESSAGE);
+        await tasks.markPagesDeleted(id);
       }
     });
     await this.step('idempotency', () => idempotency.deleteExpired(now));
@@ -122,6 +127,7 @@ export class Sweeper {
       if (deleted > 0) this.deps.log.info({ deleted }, 'deleted task rows past their retention');
     });
     await this.step('orphans', () => this.sweepOrphans(now));
+    await this.step('connection checks', async () => this.deps.connectionChecks?.startDue());
   }
 
   private async step(name: string, work: () => Promise<unknown>): Promise<void> {
@@ -185,11 +191,13 @@ export class Sweeper {
       id,
       workerId,
       LOST_MESSAGE,
+      qrunErrorDetails('lost'),
       now,
       isoAfter(now, this.options.resultTtlSeconds * 1000),
     );
     if (marked) {
       await deletePages(this.deps, id);
+      await this.deps.taskEnded?.(id);
       // Only a latency hint for long-polls; losing it to a Redis outage must not stop the sweep.
       await this.deps.events.publishFinished(id).catch(() => undefined);
       this.deps.log.warn({ taskId: id, workerId }, 'task lost with its worker');

@@ -1,7 +1,8 @@
 /**
  * A `qrun start` process killed with SIGKILL in the middle of a query, then started again on the same
- * installation: the query that was running reads `unknown` (lost) and its partial pages are gone, and the
- * query that was still queued runs after the restart. Real child processes (the compiled dist/).
+ * installation: the query that was running ends `failed` (error_details code `lost`, retryable) and its
+ * partial pages are gone, and the query that was still queued runs after the restart. Real child
+ * processes (the compiled dist/).
  *
  * On both deployments. Embedded (SQLite), the restarted process owns the store alone and marks the
  * running task lost before it listens. Scaled out (PostgreSQL, Redis, S3), other workers might still be
@@ -86,7 +87,7 @@ async function start(): Promise<{ proc: QrunProcess; base: string }> {
 }
 
 describe('crash and restart', () => {
-  it('a query running at the crash reads unknown with its pages deleted; a queued one runs again', async () => {
+  it('a query running at the crash ends failed (lost) with its pages deleted; a queued one runs again', async () => {
     let base: string;
     ({ proc, base } = await start());
     const key = readFileSync(path.join(dataDir, 'admin-key'), 'utf8').trim();
@@ -145,10 +146,16 @@ describe('crash and restart', () => {
     const pages = 50;
 
     ({ proc, base } = await start());
-    // Embedded, the first read already says unknown; scaled out, a long-poll ends when the lease runs out.
+    // Embedded, the first read already says failed; scaled out, a long-poll ends when the lease runs out.
     const lost = await call('GET', `/api/queries/${slow}${onScaleOut ? '?wait=30' : ''}`);
-    expect(lost.body.data, lost.text).toMatchObject({ id: slow, status: 'unknown' });
+    expect(lost.body.data, lost.text).toMatchObject({ id: slow, status: 'failed' });
     expect(lost.body.data.error).toMatch(/lost/);
+    expect(lost.body.data.error_details).toEqual({
+      code: 'lost',
+      sqlstate: null,
+      retryable: true,
+      position: null,
+    });
     expect(lost.body.data.results).toBeUndefined();
     if (onScaleOut) {
       // The sweeper deletes the pages right after recording the verdict, so a reader may be a moment early.

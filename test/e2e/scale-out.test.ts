@@ -150,7 +150,7 @@ beforeAll(async () => {
   }
   for (const [engine, configuration] of [
     ['postgresql', { hostname: '127.0.0.1', port: 5432, database: DATA_DB, username: 'postgres' }],
-    ['mysql', { hostname: '127.0.0.1', port: 3306, database: DATA_DB, username: 'root' }],
+    ['mysql', { hostname: '127.0.0.1', port: 3306, dbname: DATA_DB, account: 'root' }],
   ] as const) {
     const c = await request(apis[0]!, 'POST', '/api/connections', {
       auth: { bearer: adminKey },
@@ -257,7 +257,7 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
       const other = apis[1 - q.via]!;
       // Generous: the killed worker's tasks wait for their leases to run out.
       const r = await waitForQueryEnd(via(other), auth, q.id, { timeoutMs: 300_000 });
-      expect(['done', 'unknown'], `${q.id}: ${JSON.stringify(r.body.data)}`).toContain(r.body.data.status);
+      expect(['done', 'failed'], `${q.id}: ${JSON.stringify(r.body.data)}`).toContain(r.body.data.status);
       final.set(q.id, r.body);
     }
     const elapsed = (Date.now() - started) / 1000;
@@ -268,8 +268,9 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
     let done = 0;
     for (const q of submitted) {
       const first = final.get(q.id);
-      if (first.data.status === 'unknown') {
+      if (first.data.status === 'failed') {
         expect(first.data.error).toMatch(/lost/);
+        expect(first.data.error_details).toMatchObject({ code: 'lost', retryable: true });
         expect(first.data.results).toBeUndefined();
         continue;
       }
@@ -318,7 +319,12 @@ describe('scale-out: 2 api + 2 worker processes on PostgreSQL, Redis and S3', ()
     });
     expect(canceled.body.data).toMatchObject({ status: 'failed', error: 'canceled' });
     const polled = await waiting;
-    expect(polled.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
+    expect(polled.body.data).toEqual({
+      id,
+      status: 'failed',
+      error: 'canceled',
+      error_details: { code: 'canceled', sqlstate: null, retryable: false, position: null },
+    });
     await waitUntil('the statement to leave the server', async () => (await activeBackends(marker)) === 0);
   });
 

@@ -117,7 +117,14 @@ export const mysqlFixture: EngineFixture = {
       await c.query(TYPES_TABLE);
     });
     return {
-      config: { hostname: SERVER.host, port: SERVER.port, database, username: SERVER.user, ssl: false },
+      // Polytomic's names for the mysql type.
+      config: {
+        hostname: SERVER.host,
+        port: SERVER.port,
+        dbname: database,
+        account: SERVER.user,
+        ssl: false,
+      },
       context: { fileDir: '/nonexistent', egress: new EgressPolicy() },
     };
   },
@@ -133,9 +140,9 @@ export const mysqlFixture: EngineFixture = {
       config: {
         hostname: SERVER.host,
         port: SERVER.port,
-        database,
-        username: user,
-        password: secret,
+        dbname: database,
+        account: user,
+        passwd: secret,
         ssl: false,
       },
       secret,

@@ -56,10 +56,10 @@ export interface QueryApi {
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
 }
 
-const TERMINAL = new Set(['done', 'failed', 'unknown']);
+const TERMINAL = new Set(['done', 'failed']);
 
 /**
- * Reads the query until its status is terminal (done, failed, unknown) and returns that response:
+ * Reads the query until its status is terminal (done or failed) and returns that response:
  * long-polls of `waitSeconds` (default 30; 0 reads without waiting), `intervalMs` apart. Fails at once on
  * an answer other than 200, and after `timeoutMs` (default 45 s) naming the query and its last status.
  */

@@ -59,19 +59,28 @@ function finished(id: string): Promise<string> {
     `query ${id} to finish`,
     async () => {
       const status = await storedStatus(id);
-      return status === 'done' || status === 'failed' || status === 'unknown' ? status : undefined;
+      return status === 'done' || status === 'failed' ? status : undefined;
     },
     { timeoutMs: 30_000 },
   );
 }
 
-/** Moves a finished task's expiry (and its finish) into the past, as if that time had gone by. */
+/**
+ * Moves a finished task's expiry (and its finish, and when its pages are due) into the past, as if that
+ * time had gone by.
+ */
 async function backdate(id: string, expiredAgoMs: number): Promise<void> {
   const expiresAt = new Date(Date.now() - expiredAgoMs).toISOString();
   await s.qrun.store.db
     .updateTable('query_tasks')
     .set({ expires_at: expiresAt, finished_at: new Date(Date.parse(expiresAt) - DAY_MS).toISOString() })
     .where('id', '=', id)
+    .execute();
+  await s.qrun.store.db
+    .updateTable('query_tasks')
+    .set({ pages_until: expiresAt })
+    .where('id', '=', id)
+    .where('pages_until', 'is not', null)
     .execute();
 }
 
@@ -134,11 +143,14 @@ describe('task retention (QRUN_TASK_RETENTION_DAYS, default 30)', () => {
     expect(await withSql(`retention-failed-${marker}`)).toBe(0);
     expect(await withSql(`retention-recent-${marker}`)).toBe(1);
 
-    // The younger one's result expired (and was deleted) but the task is still there to be read.
+    // The younger one's result expired (and was deleted) but the task is still there: 404 expired, saying when.
     const kept = await s.request('GET', `/api/queries/${recent}`, { auth: admin });
-    expect(kept.status).toBe(200);
-    expect(kept.body.data).toMatchObject({ id: recent, status: 'unknown' });
-    expect(kept.body.data.error).toMatch(/expired/);
+    expect(kept.status).toBe(404);
+    expect(kept.body.key).toBe('expired');
+    expect(kept.body.message).toMatch(
+      /^The result of this query expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /,
+    );
+    expect(await storedStatus(recent)).toBe('done');
     const list = await s.request('GET', '/api/queries?limit=200', { auth: admin });
     const listed = list.body.data.map((q: { id: string }) => q.id);
     expect(listed).toContain(recent);
@@ -190,9 +202,9 @@ describe('page deletes that fail', () => {
 
     await s.qrun.sweeper.sweepOnce();
     const expired = await s.request('GET', `/api/queries/${id}`, { auth: admin });
-    expect(expired.body.data).toMatchObject({ status: 'unknown' });
-    expect(expired.body.data.error).toMatch(/expired/);
-    expect(await storedStatus(id)).toBe('unknown');
+    expect(expired.status).toBe(404);
+    expect(expired.body.key).toBe('expired');
+    expect(await storedStatus(id)).toBe('done');
     expect(await s.pagesExist(id)).toBe(true);
     const queued = await pageDeletion(id);
     expect(queued).toMatchObject({ attempts: 1 });

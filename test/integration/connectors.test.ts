@@ -259,11 +259,21 @@ describe.each(engineFixtures().map((f) => [f.type, f] as const))(
   },
 );
 
+// Each type's fields under Polytomic's names for it: PostgreSQL's, and MySQL's `dbname`, `account`, `passwd`.
+const PG_NAMES = { database: 'database', username: 'username', password: 'password' } as const;
+const MYSQL_NAMES = { database: 'dbname', username: 'account', password: 'passwd' } as const;
+
 describe.each([
-  ['postgresql', postgresConnector, 5432],
-  ['mysql', mysqlConnector, 3306],
-] as const)('%s configuration', (_type, connector: Connector, port) => {
-  const valid = { hostname: 'db.example', database: 'app', username: 'reader', password: 'hunter22' };
+  ['postgresql', postgresConnector, 5432, PG_NAMES],
+  ['mysql', mysqlConnector, 3306, MYSQL_NAMES],
+] as const)('%s configuration', (type, connector: Connector, port, names) => {
+  const valid: Record<string, unknown> = {
+    hostname: 'db.example',
+    [names.database]: 'app',
+    [names.username]: 'reader',
+    [names.password]: 'hunter22',
+  };
+  const fieldList = `hostname, port, ${names.database}, ${names.username}, ${names.password}, ssl`;
 
   function rejection(input: unknown): AppError {
     try {
@@ -279,16 +289,17 @@ describe.each([
     expect(connector.configFields.map((f) => [f.name, f.type, f.required, f.secret, f.default])).toEqual([
       ['hostname', 'string', true, false, undefined],
       ['port', 'integer', false, false, port],
-      ['database', 'string', true, false, undefined],
-      ['username', 'string', true, false, undefined],
-      ['password', 'string', false, true, undefined],
+      // Polytomic's mysql type has the database optional.
+      [names.database, 'string', type === 'postgresql', false, undefined],
+      [names.username, 'string', true, false, undefined],
+      [names.password, 'string', false, true, undefined],
       ['ssl', 'boolean', false, false, false],
     ]);
     expect(connector.configFields.filter((f) => f.target).map((f) => f.name)).toEqual([
       'hostname',
       'port',
-      'database',
-      'username',
+      names.database,
+      names.username,
       'ssl',
     ]);
     expect(connector.capabilities).toEqual({
@@ -303,9 +314,9 @@ describe.each([
       egress: new EgressPolicy(),
     });
     expect(config).toEqual({ ...valid, port, ssl: false });
-    expect(connector.parseConfig({ ...valid, port: null, ssl: '', password: null })).toEqual({
+    expect(connector.parseConfig({ ...valid, port: null, ssl: '', [names.password]: null })).toEqual({
       ...valid,
-      password: undefined,
+      [names.password]: undefined,
       port,
       ssl: false,
     });
@@ -316,18 +327,22 @@ describe.each([
       [[], 'configuration must be a JSON object.', undefined],
       [
         { ...valid, host: 'x' },
-        'configuration.host is not a field of this connection type (expected: hostname, port, database, username, password, ssl).',
+        `configuration.host is not a field of this connection type (expected: ${fieldList}).`,
         'host',
       ],
-      [{ ...valid, database: '' }, 'configuration.database is required.', 'database'],
+      [{ ...valid, [names.username]: '' }, `configuration.${names.username} is required.`, names.username],
       [{ ...valid, port: 5.5 }, 'configuration.port must be a whole number.', 'port'],
       [{ ...valid, port: 0 }, 'configuration.port must be a port number from 1 to 65535.', 'port'],
       [{ ...valid, port: 65536 }, 'configuration.port must be a port number from 1 to 65535.', 'port'],
-      [{ ...valid, username: 7 }, 'configuration.username must be a string.', 'username'],
       [
-        { ...valid, password: 'x'.repeat(4097) },
-        'configuration.password must be at most 4096 characters.',
-        'password',
+        { ...valid, [names.username]: 7 },
+        `configuration.${names.username} must be a string.`,
+        names.username,
+      ],
+      [
+        { ...valid, [names.password]: 'x'.repeat(4097) },
+        `configuration.${names.password} must be at most 4096 characters.`,
+        names.password,
       ],
       [{ ...valid, ssl: 1 }, 'configuration.ssl must be true or false.', 'ssl'],
       // The first problem in field order wins.
@@ -337,7 +352,7 @@ describe.each([
         'hostname',
       ],
       [{ ...valid, ssl: 1, port: 'x' }, 'configuration.port must be a whole number.', 'port'],
-      [{ hostname: 5, username: 'u' }, 'configuration.hostname must be a string.', 'hostname'],
+      [{ hostname: 5, [names.username]: 'u' }, 'configuration.hostname must be a string.', 'hostname'],
     ];
     for (const [input, message, field] of cases) {
       const err = rejection(input);
@@ -389,6 +404,34 @@ describe.each([
     expect(rejection({ ...valid, ssl: 'yes' }).metadata).toEqual({ field: 'configuration.ssl' });
     expect(rejection({ ...valid, host: 'x' }).metadata).toEqual({ field: 'configuration.host' });
   });
+
+  it.runIf(type === 'mysql')(
+    "takes qrun's earlier names (PostgreSQL's) as aliases, stored under Polytomic's, never both for one field",
+    () => {
+      const old = { hostname: 'db.example', database: 'app', username: 'reader', password: 'hunter22' };
+      expect(connector.parseConfig(old)).toEqual({ ...valid, port, ssl: false });
+      // Mixed spellings of different fields are fine.
+      const mixed = { hostname: 'db.example', dbname: 'app', username: 'reader', passwd: 'hunter22' };
+      expect(connector.parseConfig(mixed)).toEqual({
+        ...valid,
+        port,
+        ssl: false,
+      });
+      for (const [alias, name] of [
+        ['database', 'dbname'],
+        ['username', 'account'],
+        ['password', 'passwd'],
+      ] as const) {
+        const err = rejection({ ...valid, [alias]: 'other' });
+        expect({ key: err.key, message: err.message }).toEqual({
+          key: 'invalid_configuration',
+          message: `configuration.${alias} names the same field as configuration.${name}; send only one of them.`,
+        });
+      }
+      // Field-level messages name the field as it was sent.
+      expect(rejection({ ...old, username: 7 }).message).toBe('configuration.username must be a string.');
+    },
+  );
 });
 
 describe('connector registry', () => {
@@ -468,7 +511,7 @@ const REFUSED = [
   {
     type: 'mysql',
     connector: mysqlConnector,
-    config: { hostname: '127.0.0.1', port: 3306, database: 'test', username: 'root', ssl: false },
+    config: { hostname: '127.0.0.1', port: 3306, dbname: 'test', account: 'root', ssl: false },
     refused: [
       ["LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE nowhere", /local infile|LOCAL/i],
       ['SELECT 1; SELECT 2', /syntax/],

@@ -22,6 +22,7 @@ describe('authentication', () => {
       is_user: true,
       is_organization: false,
       is_partner: false,
+      is_system: false,
     });
     expect(r.body.data.id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -29,7 +30,12 @@ describe('authentication', () => {
   it('GET /api/me describes the partner key', async () => {
     const r = await s.request('GET', '/api/me', { auth: { bearer: s.partnerKey } });
     expect(r.status).toBe(200);
-    expect(r.body.data).toMatchObject({ is_partner: true, is_user: false, is_organization: false });
+    expect(r.body.data).toMatchObject({
+      is_partner: true,
+      is_user: false,
+      is_organization: false,
+      is_system: false,
+    });
   });
 
   it.each([
@@ -63,7 +69,12 @@ describe('authentication', () => {
     expect(key).toMatch(/^qrun_o_/);
     const me = await s.request('GET', '/api/me', { auth: { basic: key } });
     expect(me.status).toBe(200);
-    expect(me.body.data).toMatchObject({ organization_id: orgId, is_organization: true, is_user: false });
+    expect(me.body.data).toMatchObject({
+      organization_id: orgId,
+      is_organization: true,
+      is_user: false,
+      is_system: false,
+    });
     // Password part is ignored.
     const withPassword = await s.request('GET', '/api/me', {
       auth: { raw: `Basic ${Buffer.from(`${key}:whatever`).toString('base64')}` },

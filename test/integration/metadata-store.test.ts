@@ -6,12 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/errors.js';
+import { qrunErrorDetails } from '../../src/core/task-status.js';
 import { isoAfter } from '../../src/core/time.js';
 import { migrateToLatest, openMetadataStore, type Db, type MetadataStore } from '../../src/store/database.js';
+import { migrationProvider } from '../../src/store/migrations/index.js';
 import { ApiKeysRepository, type ApiKeyRow } from '../../src/store/repositories/api-keys.js';
 import { ConnectionsRepository, type ConnectionRow } from '../../src/store/repositories/connections.js';
 import { IdempotencyKeysRepository } from '../../src/store/repositories/idempotency-keys.js';
@@ -35,6 +37,8 @@ const T0 = '2026-01-02T10:00:00.000Z';
 const at = (seconds: number) => isoAfter(T0, seconds * 1000);
 /** Ids chosen so their text order is known (the tie-breaker of every listing). */
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const LOST = qrunErrorDetails('lost');
+const CANCELED = qrunErrorDetails('canceled');
 
 async function executedMigrations(db: Db): Promise<{ name: string; timestamp: string }[]> {
   const r = await sql<{
@@ -92,6 +96,9 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       '0001-identity-and-connections',
       '0002-query-tasks',
       '0003-limits',
+      '0004-polytomic-connections',
+      '0005-task-details',
+      '0006-webhooks',
     ]);
     await migrateToLatest(store.db);
     const again = openMetadataStore(metadata.url);
@@ -210,6 +217,11 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       status_error: null,
       created_at: at(1),
       updated_at: at(1),
+      created_by: JSON.stringify({ id: id(11), name: 'ada@example.com', type: 'user' }),
+      updated_by: null,
+      healthcheck_interval_seconds: null,
+      healthcheck_due_at: null,
+      healthcheck_running_until: null,
     };
     await connections.insert(row);
     await connections.insert({ ...row, id: id(32), name: 'other', organization_id: id(2) });
@@ -233,8 +245,11 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       parameters: '[1]',
       timeout_seconds: 60,
       max_rows: null,
+      page_rows: null,
       status: 'created',
       error: null,
+      error_details: null,
+      callback_url: null,
       fields: null,
       schema: null,
       row_count: null,
@@ -247,13 +262,14 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       started_at: null,
       finished_at: null,
       expires_at: null,
+      pages_until: null,
       ...row,
     });
     // Beyond 32 bits: stored as bigint, read back as a number on both dialects.
     const BIG = 2 ** 40 + 1;
 
     it('insert and find keep every column, bigints as numbers', async () => {
-      const row = task(41, { max_rows: BIG });
+      const row = task(41, { max_rows: BIG, page_rows: 250 });
       await tasks.insert(row);
       const found = await tasks.find(id(41));
       expect(found).toEqual(row);
@@ -268,7 +284,7 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
       expect(await tasks.renewLease(id(41), 'w1', at(140))).toEqual({ held: true, cancelRequested: false });
       expect(await tasks.requestCancel(id(41))).toBe(true);
       expect(await tasks.renewLease(id(41), 'w1', at(150))).toEqual({ held: true, cancelRequested: true });
-      expect(await tasks.finishFailed(id(41), 'w2', 'nope', at(151), at(200))).toBe(false);
+      expect(await tasks.finishFailed(id(41), 'w2', 'nope', LOST, at(151), at(200))).toBe(false);
 
       const done = {
         fields: ['a', 'b'],
@@ -293,6 +309,7 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
         started_at: at(100),
         finished_at: at(160),
         expires_at: at(1000),
+        pages_until: at(1000),
         lease_expires_at: null,
         fields: '["a","b"]',
       });
@@ -339,8 +356,13 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
     });
 
     it('finds expired leases and results by comparing times as text', async () => {
-      expect(await tasks.cancelCreated(id(45), 'canceled', at(50), at(500))).toBe(true);
-      expect(await tasks.cancelCreated(id(45), 'canceled', at(50), at(500))).toBe(false);
+      expect(await tasks.cancelCreated(id(45), 'canceled', CANCELED, at(50), at(500))).toBe(true);
+      expect(await tasks.cancelCreated(id(45), 'canceled', CANCELED, at(50), at(500))).toBe(false);
+      expect(await tasks.find(id(45))).toMatchObject({
+        status: 'failed',
+        error: 'canceled',
+        error_details: JSON.stringify(CANCELED),
+      });
       expect(await tasks.claim(id(42), 'w1', at(60), at(90))).toBe(true);
       expect(await tasks.claim(id(43), 'w1', at(60), at(120))).toBe(true);
 
@@ -350,23 +372,28 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
         { id: id(42), worker_id: 'w1' },
       ]);
       expect((await tasks.listRunning(10)).map((t) => t.id).sort()).toEqual([id(42), id(43)]);
-      expect(await tasks.markLost(id(42), 'w2', 'lost', at(91), at(500))).toBe(false);
-      expect(await tasks.markLost(id(42), 'w1', 'lost', at(91), at(500))).toBe(true);
+      expect(await tasks.markLost(id(42), 'w2', 'lost', LOST, at(91), at(500))).toBe(false);
+      expect(await tasks.markLost(id(42), 'w1', 'lost', LOST, at(91), at(500))).toBe(true);
       expect(await tasks.find(id(42))).toMatchObject({
-        status: 'unknown',
+        status: 'failed',
         error: 'lost',
+        error_details: JSON.stringify(LOST),
         lease_expires_at: null,
       });
 
-      expect(await tasks.finishFailed(id(43), 'w1', 'boom', at(70), at(999))).toBe(true);
-      expect(await tasks.countByStatus('failed')).toBe(2);
+      const boom = { code: 'division_by_zero', sqlstate: '22012', retryable: false, position: 8 };
+      expect(await tasks.finishFailed(id(43), 'w1', 'boom', boom, at(70), at(999))).toBe(true);
+      expect(await tasks.findView(id(43))).toMatchObject({ error_details: JSON.stringify(boom) });
+      expect(await tasks.countByStatus('failed')).toBe(3);
       expect(typeof (await tasks.countByStatus('failed'))).toBe('number');
 
-      expect(await tasks.listExpiredDone(at(1000), 10)).toEqual([]);
-      expect(await tasks.listExpiredDone(isoAfter(at(1000), 1), 10)).toEqual([id(41)]);
-      await tasks.markExpired(id(41), 'expired');
-      expect(await tasks.find(id(41))).toMatchObject({ status: 'unknown', page_count: 0, error: 'expired' });
-      expect(await tasks.countByStatus('done')).toBe(0);
+      // Pages are due once the result expires; the task stays done, its pages marked deleted.
+      expect(await tasks.listPagesDue(at(1000), 10)).toEqual([]);
+      expect(await tasks.listPagesDue(isoAfter(at(1000), 1), 10)).toEqual([id(41)]);
+      await tasks.markPagesDeleted(id(41));
+      expect(await tasks.find(id(41))).toMatchObject({ status: 'done', pages_until: null, page_count: 3 });
+      expect(await tasks.listPagesDue(isoAfter(at(1000), 1), 10)).toEqual([]);
+      expect(await tasks.countByStatus('done')).toBe(1);
 
       await tasks.delete(id(44));
       expect(await tasks.find(id(44))).toBeUndefined();
@@ -374,9 +401,110 @@ describe(`metadata store on ${metadataOnPostgres ? 'PostgreSQL' : 'SQLite'}`, ()
 
     it('markLost matches a task claimed by no worker', async () => {
       await tasks.insert(task(46, { status: 'running', created_at: at(46) }));
-      expect(await tasks.markLost(id(46), 'w1', 'lost', at(47), at(500))).toBe(false);
-      expect(await tasks.markLost(id(46), null, 'lost', at(47), at(500))).toBe(true);
+      expect(await tasks.markLost(id(46), 'w1', 'lost', LOST, at(47), at(500))).toBe(false);
+      expect(await tasks.markLost(id(46), null, 'lost', LOST, at(47), at(500))).toBe(true);
     });
+
+    it("counts the organization's waiting tasks submitted before a task (queue_position)", async () => {
+      // 61 and 62 share a creation time (the id decides); 63 is another organization's; 64 is running.
+      await tasks.insert(task(60, { created_at: at(60) }));
+      await tasks.insert(task(61, { created_at: at(61) }));
+      await tasks.insert(task(62, { created_at: at(61) }));
+      await tasks.insert(task(63, { created_at: at(60), organization_id: id(2) }));
+      await tasks.insert(task(64, { created_at: at(59), status: 'running' }));
+      await tasks.insert(task(65, { created_at: at(65) }));
+      const ahead = async (n: number) => tasks.countWaitingAhead((await tasks.findView(id(n)))!);
+      expect(await ahead(60)).toBe(0);
+      expect(await ahead(61)).toBe(1);
+      expect(await ahead(62)).toBe(2);
+      expect(await ahead(63)).toBe(0);
+      expect(await ahead(65)).toBe(3);
+      expect(typeof (await ahead(65))).toBe('number');
+      for (const n of [60, 61, 62, 63, 64, 65]) await tasks.delete(id(n));
+    });
+  });
+
+  it('migration 0005 turns unknown tasks into done (expired) and failed (lost), and classes old failures', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'qrun-store-0005-'));
+    const url = await metadataDatabaseUrl(dir);
+    const old = openMetadataStore(url.url);
+    try {
+      const migrator = new Migrator({ db: old.db, provider: migrationProvider });
+      const { error } = await migrator.migrateTo('0003-limits');
+      expect(error).toBeUndefined();
+      await old.db
+        .insertInto('organizations')
+        .values({ id: id(1), name: 'acme', created_at: at(0), updated_at: at(0) })
+        .execute();
+      const row = (n: number, values: Record<string, unknown>) => ({
+        id: id(n),
+        organization_id: id(1),
+        owner: 'user:x',
+        connection_id: id(31),
+        sql: 'select 1',
+        parameters: '[]',
+        timeout_seconds: 60,
+        created_at: at(n),
+        ...values,
+      });
+      // The old schema has neither error_details nor page_rows: inserted as the old code did.
+      const oldDb = old.db as any;
+      await oldDb
+        .insertInto('query_tasks')
+        .values([
+          // Done, then expired by the old sweeper: status unknown, fields kept, pages gone.
+          row(71, {
+            status: 'unknown',
+            error: 'expired: gone',
+            fields: '["n"]',
+            page_count: 0,
+            expires_at: at(10),
+          }),
+          // Lost with its worker.
+          row(72, { status: 'unknown', error: 'lost: the worker stopped', expires_at: at(500) }),
+          row(73, { status: 'done', fields: '["n"]', page_count: 2, expires_at: at(900) }),
+          row(74, { status: 'failed', error: 'canceled', expires_at: at(900) }),
+          row(75, { status: 'failed', error: 'timeout: the query ran longer…', expires_at: at(900) }),
+          row(76, { status: 'failed', error: 'interrupted: qrun was shut down…', expires_at: at(900) }),
+          row(77, { status: 'failed', error: 'relation "x" does not exist', expires_at: at(900) }),
+        ])
+        .execute();
+      await migrateToLatest(old.db);
+      const migrated = new QueryTasksRepository(old.db);
+      const after = async (n: number) => {
+        const t = await migrated.find(id(n));
+        return {
+          status: t?.status,
+          error: t?.error,
+          details: t?.error_details ? JSON.parse(t.error_details) : null,
+          pages_until: t?.pages_until,
+          page_rows: t?.page_rows,
+        };
+      };
+      expect(await after(71)).toEqual({
+        status: 'done',
+        error: null,
+        details: null,
+        pages_until: null,
+        page_rows: null,
+      });
+      expect(await after(72)).toMatchObject({
+        status: 'failed',
+        error: 'lost: the worker stopped',
+        details: LOST,
+      });
+      // A done result still keeping its pages gets them deleted when it expires.
+      expect(await after(73)).toMatchObject({ status: 'done', pages_until: at(900) });
+      expect(await after(74)).toMatchObject({ status: 'failed', details: CANCELED });
+      expect((await after(75)).details).toEqual(qrunErrorDetails('timeout'));
+      expect((await after(76)).details).toEqual(qrunErrorDetails('interrupted'));
+      expect((await after(77)).details).toBeNull();
+      expect(await migrated.countByStatus('done')).toBe(2);
+    } finally {
+      await old.close();
+      await url.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('idempotency keys: the first writer wins, responses round trip, expired ones are counted out', async () => {
@@ -452,6 +580,9 @@ describe('PostgreSQL metadata store', () => {
       '0001-identity-and-connections',
       '0002-query-tasks',
       '0003-limits',
+      '0004-polytomic-connections',
+      '0005-task-details',
+      '0006-webhooks',
     ]);
     const tables = await sql<{ n: number }>`
       select count(*) as n from information_schema.tables

@@ -36,7 +36,7 @@ function waitDone(server: TestServer, auth: Auth, id: string) {
 async function waitRunning(server: TestServer, auth: Auth, id: string): Promise<void> {
   await waitUntil(`query ${id} to run`, async () => {
     const status = (await server.request('GET', `/api/queries/${id}`, { auth })).body.data.status;
-    if (['done', 'failed', 'unknown'].includes(status)) throw new Error(`query ${id} ended ${status} first`);
+    if (['done', 'failed'].includes(status)) throw new Error(`query ${id} ended ${status} first`);
     return status === 'running';
   });
 }
@@ -134,6 +134,17 @@ describe('submitting', () => {
     ['max_rows negative', { query: 'select 1', max_rows: -1 }, '', 400, 'invalid_request'],
     ['max_rows beyond any store', { query: 'select 1', max_rows: 1e20 }, '', 400, 'invalid_request'],
     ['timeout beyond any store', { query: 'select 1', timeout_seconds: 1e20 }, '', 400, 'invalid_request'],
+    ['page_rows zero', { query: 'select 1', page_rows: 0 }, '', 400, 'invalid_request'],
+    ['page_rows fractional', { query: 'select 1', page_rows: 2.5 }, '', 400, 'invalid_request'],
+    ['page_rows as a string', { query: 'select 1', page_rows: '10' }, '', 400, 'invalid_request'],
+    [
+      'page_rows above QRUN_PAGE_ROWS_MAX',
+      { query: 'select 1', page_rows: 10_001 },
+      '',
+      400,
+      'invalid_page_rows',
+    ],
+    ['page_rows beyond any setting', { query: 'select 1', page_rows: 1e7 }, '', 400, 'invalid_request'],
     ['unknown field', { query: 'select 1', querry: 'x' }, '', 400, 'unknown_field'],
     ['NUL in the query', { query: 'select 1 \u0000' }, '', 400, 'invalid_request'],
   ];
@@ -144,6 +155,57 @@ describe('submitting', () => {
     expect(r.body.key).toBe(key);
     expect(r.body.message.length).toBeGreaterThan(10);
     expect(await myQueryCount(s, admin)).toBe(before);
+  });
+
+  it('a page_rows out of range is a 400 that names the field', async () => {
+    for (const pageRows of [0, 10_001, 1e7]) {
+      const r = await submit(s, admin, connectionId, { query: 'select 1', page_rows: pageRows });
+      expect(r.status, String(pageRows)).toBe(400);
+      expect(r.body.metadata?.field ?? r.body.message, r.text).toMatch(/page_rows/);
+    }
+  });
+
+  it('page_rows sets the rows per page (QRUN_PAGE_ROWS is 10 here); QRUN_PAGE_BYTES still caps a page', async () => {
+    const r = await submit(s, admin, connectionId, {
+      query: 'select n from generate_series(1, 95) n order by n',
+      page_rows: 40,
+    });
+    let page = await waitDone(s, admin, r.body.data.id);
+    const sizes: number[] = [];
+    for (;;) {
+      sizes.push(page.body.data.results.length);
+      if (!page.body.links.next) break;
+      page = await s.request('GET', page.body.links.next, { auth: admin });
+    }
+    expect(sizes).toEqual([40, 40, 15]);
+
+    // Rows of about 600 bytes of JSON in pages of at most 4 KiB: the byte limit cuts before 100 rows.
+    const small = await startTestServer({ QRUN_PAGE_BYTES: '4096' });
+    try {
+      const auth = { bearer: small.adminKey };
+      const conn = await createConnection(small, auth);
+      const wide = await submit(small, auth, conn, {
+        query: "select n, repeat('x', 600) as pad from generate_series(1, 20) n",
+        page_rows: 100,
+      });
+      const first = await waitDone(small, auth, wide.body.data.id);
+      expect(first.body.data.count).toBe(20);
+      expect(first.body.data.results.length).toBeLessThan(20);
+      expect(first.body.links.next).not.toBeNull();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('page_rows is part of the request an Idempotency-Key fixes', async () => {
+    const headers = { 'idempotency-key': 'page-rows-key-0001' };
+    const a = await submit(s, admin, connectionId, { query: 'select 1', page_rows: 5 }, headers);
+    expect(a.status).toBe(200);
+    const same = await submit(s, admin, connectionId, { query: 'select 1', page_rows: 5 }, headers);
+    expect(same.body).toEqual(a.body);
+    const other = await submit(s, admin, connectionId, { query: 'select 1', page_rows: 6 }, headers);
+    expect(other.status).toBe(422);
+    expect(other.body.key).toBe('idempotency_mismatch');
   });
 
   it('a malformed connection id is 400 invalid_id; an unknown one is 404', async () => {
@@ -209,10 +271,11 @@ describe('reading', () => {
     expect((await s.request('GET', `/api/queries/${mine.body.data.id}`, { auth: admin })).status).toBe(404);
   });
 
-  it('while created or running, only id and status', async () => {
+  it('while created or running, id and status, and the queue position or the progress', async () => {
     const r = await submit(s, admin, connectionId, { query: 'select pg_sleep(1)' });
     const g = await s.request('GET', `/api/queries/${r.body.data.id}`, { auth: admin });
-    expect(Object.keys(g.body.data).sort()).toEqual(['id', 'status']);
+    const extension = g.body.data.status === 'created' ? 'queue_position' : 'progress';
+    expect(Object.keys(g.body.data).sort()).toEqual([extension, 'id', 'status'].sort());
     expect(g.body.links).toBeUndefined();
     await waitDone(s, admin, r.body.data.id);
   });
@@ -300,16 +363,36 @@ describe('reading', () => {
     const done = await waitDone(s, admin, r.body.data.id);
     expect(done.body.data.status).toBe('failed');
     expect(done.body.data.error).toMatch(/division by zero/);
+    expect(done.body.data.error_details).toEqual({
+      code: 'division_by_zero',
+      sqlstate: '22012',
+      retryable: false,
+      position: null,
+    });
     expect(done.body.data.results).toBeUndefined();
     expect(await s.pagesExist(r.body.data.id)).toBe(false);
   });
 
-  it('a syntax error is accepted at submit and ends failed', async () => {
+  it('a syntax error is accepted at submit and ends failed, with where PostgreSQL found it', async () => {
     const r = await submit(s, admin, connectionId, { query: 'selec 1' });
     expect(r.status).toBe(200);
     const done = await waitDone(s, admin, r.body.data.id);
     expect(done.body.data.status).toBe('failed');
     expect(done.body.data.error).toMatch(/syntax error/);
+    expect(done.body.data.error_details).toEqual({
+      code: 'syntax_error',
+      sqlstate: '42601',
+      retryable: false,
+      position: 1,
+    });
+    // 1-based characters of the SQL as sent: "é" is one character (two bytes), so the column starts at 20 (21 in bytes).
+    const column = await submit(s, admin, connectionId, { query: "select 'é' as a,\n  missing_column" });
+    const missing = await waitDone(s, admin, column.body.data.id);
+    expect(missing.body.data.error_details).toMatchObject({
+      code: 'undefined_column',
+      sqlstate: '42703',
+      position: 20,
+    });
   });
 
   it('max_rows cuts the result short and says so', async () => {
@@ -337,6 +420,21 @@ describe('listing', () => {
     expect(third.body.links.next).toBeNull();
     const adminList = await s.request('GET', '/api/queries?limit=200', { auth: admin });
     expect(adminList.body.data.some((q: { id: string }) => ids.includes(q.id))).toBe(false);
+  });
+
+  it('a listed query carries error_details: null unless it failed', async () => {
+    const erin = await newUser(s, 'erin@list.example');
+    const ok = (await submit(s, erin, connectionId, { query: 'select 1' })).body.data.id;
+    const bad = (await submit(s, erin, connectionId, { query: 'select 1/0' })).body.data.id;
+    await waitDone(s, erin, ok);
+    await waitDone(s, erin, bad);
+    const list = await s.request('GET', '/api/queries', { auth: erin });
+    const byId = Object.fromEntries(list.body.data.map((q: { id: string }) => [q.id, q]));
+    expect(byId[ok]).toMatchObject({ status: 'done', error: null, error_details: null });
+    expect(byId[bad]).toMatchObject({
+      status: 'failed',
+      error_details: { code: 'division_by_zero', sqlstate: '22012', retryable: false, position: null },
+    });
   });
 
   it('rejects a bad limit or cursor', async () => {
@@ -458,9 +556,10 @@ describe('cancel', () => {
     await waitRunning(s, admin, id);
     const c = await s.request('POST', `/api/queries/${id}/cancel`, { auth: admin });
     expect(c.status).toBe(200);
-    expect(c.body.data).toMatchObject({ id, status: 'failed', error: 'canceled' });
+    const canceled = { code: 'canceled', sqlstate: null, retryable: false, position: null };
+    expect(c.body.data).toEqual({ id, status: 'failed', error: 'canceled', error_details: canceled });
     const g = await s.request('GET', `/api/queries/${id}`, { auth: admin });
-    expect(g.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
+    expect(g.body.data).toEqual({ id, status: 'failed', error: 'canceled', error_details: canceled });
     const again = await s.request('POST', `/api/queries/${id}/cancel`, { auth: admin });
     expect(again.status).toBe(409);
     expect(again.body.key).toBe('query_finished');
@@ -490,7 +589,15 @@ describe('queue limits and waiting tasks', () => {
     expect(await myQueryCount(q, qAdmin)).toBe(before);
 
     const canceled = await q.request('POST', `/api/queries/${waiting.body.data.id}/cancel`, { auth: qAdmin });
-    expect(canceled.body.data).toMatchObject({ status: 'failed', error: 'canceled' });
+    expect(canceled.body.data).toMatchObject({
+      status: 'failed',
+      error: 'canceled',
+      error_details: { code: 'canceled', retryable: false },
+    });
+    // Canceled before it ran, it still reads failed (its expiry is a result period away, not now).
+    const read = await q.request('GET', `/api/queries/${waiting.body.data.id}`, { auth: qAdmin });
+    expect(read.status).toBe(200);
+    expect(read.body.data).toMatchObject({ status: 'failed', error: 'canceled' });
     const stopped = await q.request('POST', `/api/queries/${running.body.data.id}/cancel`, { auth: qAdmin });
     expect(stopped.body.data.error).toBe('canceled');
     // The canceled waiting query never ran.
@@ -514,23 +621,128 @@ describe('retention', () => {
   });
   afterAll(() => t.close());
 
-  it('reads unknown once expired, before the sweeper runs, and the sweeper deletes the pages', async () => {
+  it('done and failed queries answer 404 expired, saying when, once expired (before the sweeper runs); the sweeper deletes the pages', async () => {
     const auth = { bearer: t.adminKey };
     const conn = await createConnection(t, auth);
     const r = await submit(t, auth, conn, { query: 'select 1 as one' });
+    const f = await submit(t, auth, conn, { query: 'select 1/0' });
     const done = await waitDone(t, auth, r.body.data.id);
     expect(done.body.data.status).toBe('done');
+    const expires: string = done.body.data.expires;
+    expect((await waitDone(t, auth, f.body.data.id)).body.data.status).toBe('failed');
+    const failedExpires: string = (await t.request('GET', '/api/queries', { auth })).body.data.find(
+      (q: { id: string }) => q.id === f.body.data.id,
+    ).expires;
     expect(await t.pagesExist(r.body.data.id)).toBe(true);
     // The result is kept 60 s: move the services' and the sweeper's clock past that instead of waiting.
     time.advance(61_000);
     const expired = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
-    expect(expired.body.data.status).toBe('unknown');
-    expect(expired.body.data.error).toMatch(/expired/);
+    expect(expired.status).toBe(404);
+    expect(expired.body).toMatchObject({ status: 404, key: 'expired', metadata: { expires } });
+    expect(expired.body.message).toBe(
+      `The result of this query expired at ${expires} and was deleted; run the query again.`,
+    );
+    // A failed query too: whatever it was, a query past its expires is gone.
+    const failed = await t.request('GET', `/api/queries/${f.body.data.id}`, { auth });
+    expect(failed.status).toBe(404);
+    expect(failed.body).toMatchObject({ key: 'expired', metadata: { expires: failedExpires } });
     expect(await t.pagesExist(r.body.data.id)).toBe(true);
     await t.qrun.sweeper.sweepOnce();
     expect(await t.pagesExist(r.body.data.id)).toBe(false);
     const after = await t.request('GET', `/api/queries/${r.body.data.id}`, { auth });
-    expect(after.body.data).toMatchObject({ status: 'unknown' });
-    expect(after.body.data.error).toMatch(/expired/);
+    expect(after.status).toBe(404);
+    expect(after.body.key).toBe('expired');
+    // Still listed as it ended: done, with when it expired.
+    const list = await t.request('GET', '/api/queries', { auth });
+    expect(list.body.data.find((q: { id: string }) => q.id === r.body.data.id)).toMatchObject({
+      status: 'done',
+      expires,
+    });
+  });
+});
+
+describe('progress and queue position', () => {
+  let p: TestServer;
+  let pAdmin: Auth;
+  let pConn: string;
+  beforeAll(async () => {
+    // One query at a time, pages of 10 rows.
+    p = await startTestServer({ QRUN_WORKER_CONCURRENCY: '1', QRUN_PAGE_ROWS: '10' });
+    pAdmin = { bearer: p.adminKey };
+    pConn = await createConnection(p, pAdmin);
+  });
+  afterAll(() => p.close());
+
+  const read = async (id: string) =>
+    (await p.request('GET', `/api/queries/${id}`, { auth: pAdmin })).body.data;
+
+  it('a running query shows progress that grows, page by page', async () => {
+    // 20 rows a second: a page of 10 every half second.
+    const r = await submit(p, pAdmin, pConn, {
+      query: 'select n, pg_sleep(0.05) from generate_series(1, 200) n',
+    });
+    const id: string = r.body.data.id;
+    const first = await waitUntil('a first page to be stored', async () => {
+      const d = await read(id);
+      if (d.status !== 'running' && d.status !== 'created') throw new Error(`ended ${d.status}`);
+      return d.progress?.pages > 0 ? d.progress : undefined;
+    });
+    expect(first.rows).toBe(first.pages * 10);
+    expect(first.bytes).toBeGreaterThan(0);
+    expect(first.elapsed_ms).toBeGreaterThanOrEqual(0);
+    const later = await waitUntil('more pages to be stored', async () => {
+      const d = await read(id);
+      return d.progress?.pages > first.pages ? d.progress : undefined;
+    });
+    expect(later.rows).toBeGreaterThan(first.rows);
+    expect(later.bytes).toBeGreaterThan(first.bytes);
+    expect(later.elapsed_ms).toBeGreaterThanOrEqual(first.elapsed_ms);
+    await p.request('POST', `/api/queries/${id}/cancel`, { auth: pAdmin });
+    const ended = await waitDone(p, pAdmin, id);
+    expect(ended.body.data).not.toHaveProperty('progress');
+  });
+
+  it("a waiting query shows how many of its organization's queries wait before it", async () => {
+    const blocking = (await submit(p, pAdmin, pConn, { query: 'select pg_sleep(60)' })).body.data.id;
+    await waitRunning(p, pAdmin, blocking);
+    const waiting: string[] = [];
+    for (let i = 0; i < 3; i++)
+      waiting.push((await submit(p, pAdmin, pConn, { query: `select ${i} as i` })).body.data.id);
+    expect(await Promise.all(waiting.map(read))).toEqual(
+      waiting.map((id, i) => ({ id, status: 'created', queue_position: i })),
+    );
+    // Another organization's queries are not counted.
+    const partner = { bearer: p.partnerKey };
+    const org = await p.request('POST', '/api/organizations', {
+      auth: partner,
+      body: { name: 'queued-too' },
+    });
+    const user = await p.request('POST', `/api/organizations/${org.body.data.id}/users`, {
+      auth: partner,
+      body: { email: 'q@queued.example', role: 'admin' },
+    });
+    const key = await p.request(
+      'POST',
+      `/api/organizations/${org.body.data.id}/users/${user.body.data.id}/keys`,
+      {
+        auth: partner,
+      },
+    );
+    const other = { bearer: key.body.data.value as string };
+    const otherConn = await createConnection(p, other);
+    const theirs = (await submit(p, other, otherConn, { query: 'select 1' })).body.data.id;
+    expect((await p.request('GET', `/api/queries/${theirs}`, { auth: other })).body.data).toEqual({
+      id: theirs,
+      status: 'created',
+      queue_position: 0,
+    });
+    // The first waiting one canceled: the others move up.
+    await p.request('POST', `/api/queries/${waiting[0]}/cancel`, { auth: pAdmin });
+    expect((await read(waiting[1]!)).queue_position).toBe(0);
+    expect((await read(waiting[2]!)).queue_position).toBe(1);
+
+    await p.request('POST', `/api/queries/${blocking}/cancel`, { auth: pAdmin });
+    for (const id of waiting.slice(1)) expect((await waitDone(p, pAdmin, id)).body.data.status).toBe('done');
+    expect((await waitDone(p, other, theirs)).body.data.status).toBe('done');
   });
 });

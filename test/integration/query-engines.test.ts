@@ -145,8 +145,8 @@ async function mysqlDirect(config: Record<string, any>): Promise<Direct> {
   const c = await mysql.createConnection({
     host: config.hostname,
     port: config.port,
-    user: config.username,
-    database: config.database,
+    user: config.account,
+    database: config.dbname,
     multipleStatements: true,
     charset: 'utf8mb4',
     // Exact forms: BIGINT and DECIMAL as digits, dates as the server's text.
@@ -218,8 +218,30 @@ interface EngineCase {
    * Fails at run time at row 20,000. `pagesFirst`: the engine streams the rows before it, so qrun has
    * written pages by the time the error arrives.
    */
-  midStreamError: { sql: string; message: RegExp; pagesFirst: boolean };
+  midStreamError: { sql: string; message: RegExp; pagesFirst: boolean; details: Details };
+  /** error_details of `SELEC 1`. */
+  syntaxError: Details;
+  /**
+   * A failure after which the same query may pass: `hold` runs on the direct connection first (a lock),
+   * `release` after. Absent where the engine has none a test can cause quickly.
+   */
+  retryable?: { hold: string[]; sql: string; release: string[]; details: Omit<Details, 'retryable'> };
 }
+
+/** error_details as the API shows them. */
+interface Details {
+  code: string;
+  sqlstate: string | null;
+  retryable: boolean;
+  position: number | null;
+}
+
+const details = (code: string, sqlstate: string | null = null, position: number | null = null): Details => ({
+  code,
+  sqlstate,
+  retryable: false,
+  position,
+});
 
 const UUID = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11';
 const CONTROL_TEXT = 'tab\there\nnew\u0001 é 😀 日本';
@@ -374,6 +396,15 @@ const CASES: Record<string, EngineCase> = {
       sql: `SELECT n, 1 / (n - 20000) AS boom FROM generate_series(1, ${BIG_ROWS}) AS n`,
       message: /division by zero/,
       pagesFirst: true,
+      details: details('division_by_zero', '22012'),
+    },
+    syntaxError: details('syntax_error', '42601', 1),
+    // The session is ended by the server (57P01 admin_shutdown): a new one may well succeed.
+    retryable: {
+      hold: [],
+      sql: 'SELECT pg_terminate_backend(pg_backend_pid())',
+      release: [],
+      details: { code: 'admin_shutdown', sqlstate: '57P01', position: null },
     },
   },
 
@@ -503,6 +534,15 @@ const CASES: Record<string, EngineCase> = {
       sql: `SELECT s.seq AS n, (SELECT t.seq FROM seq_1_to_2 t WHERE s.seq = 20000) AS boom FROM seq_1_to_${BIG_ROWS} s`,
       message: /Subquery returns more than 1 row/,
       pagesFirst: true,
+      details: details('ER_SUBQUERY_NO_1_ROW', '21000'),
+    },
+    syntaxError: details('ER_PARSE_ERROR', '42000'),
+    // A row locked by another transaction past the lock wait timeout (1205): retried later, it may pass.
+    retryable: {
+      hold: ['START TRANSACTION', 'SELECT id FROM qrun_big WHERE id = 9007199254740001 FOR UPDATE'],
+      sql: 'SET STATEMENT innodb_lock_wait_timeout = 1 FOR SELECT id FROM qrun_big WHERE id = 9007199254740001 FOR UPDATE',
+      release: ['ROLLBACK'],
+      details: { code: 'ER_LOCK_WAIT_TIMEOUT', sqlstate: 'HY000', position: null },
     },
   },
 
@@ -591,7 +631,10 @@ const CASES: Record<string, EngineCase> = {
         SELECT n, CASE WHEN n = 20000 THEN json('not json') ELSE n END AS boom FROM s`,
       message: /malformed JSON/,
       pagesFirst: true,
+      details: details('SQLITE_ERROR'),
     },
+    // SQLITE_BUSY (retryable) takes the busy timeout twice over to cause: test/unit/error-details.test.ts.
+    syntaxError: details('SQLITE_ERROR'),
   },
 
   duckdb: {
@@ -737,7 +780,10 @@ const CASES: Record<string, EngineCase> = {
         FROM range(${BIG_ROWS})`,
       message: /boom at row 20000/,
       pagesFirst: false,
+      details: details('invalid_input_error'),
     },
+    // A transaction conflict or a file locked by another process (retryable): test/unit/error-details.test.ts.
+    syntaxError: details('parser_error'),
   },
 };
 
@@ -747,7 +793,7 @@ function rowObjects(columns: string[], rows: Exact[][]): Record<string, Exact>[]
   return rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] ?? null])));
 }
 
-const TERMINAL = new Set(['done', 'failed', 'unknown']);
+const TERMINAL = new Set(['done', 'failed']);
 
 describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) => {
   const engine = CASES[fixture.type]!;
@@ -907,20 +953,38 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     const r = await run(sql);
     expect(r.body.data.status, r.text).toBe('failed');
     expect(r.body.data.error).toContain(await directError(direct, sql));
+    expect(r.body.data.error_details).toEqual(engine.syntaxError);
     expect(r.body.data.results).toBeUndefined();
     expect(r.body.links).toBeUndefined();
     expect(await server.pagesExist(r.body.data.id)).toBe(false);
   });
 
   it('an error at run time ends failed and deletes the pages already written', async () => {
-    const { sql, message, pagesFirst } = engine.midStreamError;
+    const { sql, message, pagesFirst, details: expected } = engine.midStreamError;
     const r = await run(sql);
     const id = r.body.data.id;
     expect(r.body.data.status, r.text).toBe('failed');
     expect(r.body.data.error).toMatch(message);
+    expect(r.body.data.error_details).toEqual(expected);
     if (pagesFirst) expect(written.get(id) ?? 0).toBeGreaterThan(0);
     expect(await server.pagesExist(id)).toBe(false);
   });
+
+  it.skipIf(engine.retryable === undefined)(
+    'a failure that may pass when run again says retryable: true',
+    async () => {
+      const { hold, sql, release, details: expected } = engine.retryable!;
+      for (const statement of hold) await direct.exec(statement);
+      let r: Response;
+      try {
+        r = await run(sql);
+      } finally {
+        for (const statement of release) await direct.exec(statement);
+      }
+      expect(r.body.data.status, r.text).toBe('failed');
+      expect(r.body.data.error_details).toEqual({ ...expected, retryable: true });
+    },
+  );
 
   it('binds parameters as values, never as SQL', async () => {
     const r = await run(engine.parameters.sql, { parameters: PARAMETERS });
@@ -942,7 +1006,12 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     expect(cancel.status, cancel.text).toBe(200);
     expect(cancel.body.data.id).toBe(id);
     const r = await finished(id);
-    expect(r.body.data).toEqual({ id, status: 'failed', error: 'canceled' });
+    expect(r.body.data).toEqual({
+      id,
+      status: 'failed',
+      error: 'canceled',
+      error_details: { code: 'canceled', sqlstate: null, retryable: false, position: null },
+    });
     if (running)
       await waitUntil('the statement to leave the server', async () => (await running(marker)) === 0);
     expect(await server.pagesExist(id)).toBe(false);
@@ -957,6 +1026,12 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     const r = await run(`/* ${marker} */ ${fixture.sql.slow(120)}`, { timeout_seconds: 1 });
     expect(r.body.data.status, r.text).toBe('failed');
     expect(r.body.data.error).toMatch(/timeout/i);
+    expect(r.body.data.error_details).toEqual({
+      code: 'timeout',
+      sqlstate: null,
+      retryable: false,
+      position: null,
+    });
     const running = fixture.runningStatements;
     if (running)
       await waitUntil('the statement to leave the server', async () => (await running(marker)) === 0);

@@ -142,6 +142,12 @@ describe('QRUN_MAX_RESULT_BYTES', () => {
       'The result is larger than this server keeps (QRUN_MAX_RESULT_BYTES = 200000 bytes); add a LIMIT or ' +
         'filter, or use max_rows.',
     );
+    expect(data.error_details).toEqual({
+      code: 'result_too_large',
+      sqlstate: null,
+      retryable: false,
+      position: null,
+    });
     // Three pages were stored before the fourth would have crossed the limit; none is left.
     const sizes = pageSizes.get(id) ?? [];
     expect(sizes.length).toBe(3);
@@ -184,6 +190,7 @@ describe('a row larger than QRUN_PAGE_BYTES', () => {
     expect(data.error).toBe(
       `Row 2500 is ${rowBytes} bytes of JSON, more than a result page may hold (QRUN_PAGE_BYTES = 4 MiB).`,
     );
+    expect(data.error_details).toMatchObject({ code: 'row_too_large', retryable: false });
     const sizes = pageSizes.get(id) ?? [];
     expect(sizes.length).toBe(2);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(4 * MiB);
@@ -248,6 +255,7 @@ describe.skipIf(onScaleOut)('running out of result storage', () => {
       const data = await finished(s, id);
       expect(data.status).toBe('failed');
       expect(data.error).toMatch(/^The server ran out of storage for query results while this query ran/);
+      expect(data.error_details).toMatchObject({ code: 'storage_full', retryable: true });
       expect(pageSizes.get(id)?.length).toBeGreaterThan(0);
       expect(await s.pagesExist(id)).toBe(false);
       if (volume) expect(freeBytes(volume.dir)).toBeGreaterThan(reserve);
@@ -274,6 +282,7 @@ describe.skipIf(onScaleOut)('running out of result storage', () => {
         const data = await finished(s, id);
         expect(data.status).toBe('failed');
         expect(data.error).toMatch(/^The server ran out of storage for query results while this query ran/);
+        expect(data.error_details).toMatchObject({ code: 'storage_full', retryable: true });
         expect(await s.pagesExist(id)).toBe(false);
         // Nothing left behind on the volume, temp files included.
         expect(freeBytes(volume.dir)).toBeGreaterThan(15 * MiB);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
+import { qrunErrorDetails } from '../../src/core/task-status.js';
 import { LocalTaskEvents } from '../../src/events/task-events.js';
 import type { ResultStore } from '../../src/results/result-store.js';
 import { migrateToLatest, openMetadataStore, type MetadataStore } from '../../src/store/database.js';
@@ -104,8 +105,10 @@ function task(id: string, row: Partial<QueryTaskRow>): QueryTaskRow {
     parameters: '[]',
     timeout_seconds: 60,
     max_rows: null,
+    page_rows: null,
     status: 'created',
     error: null,
+    error_details: null,
     fields: null,
     schema: null,
     row_count: null,
@@ -118,6 +121,8 @@ function task(id: string, row: Partial<QueryTaskRow>): QueryTaskRow {
     started_at: null,
     finished_at: null,
     expires_at: null,
+    // As finishDone records it: a done task's pages are due when it expires.
+    pages_until: row.status === 'done' ? (row.expires_at ?? null) : null,
     ...row,
   };
 }
@@ -127,13 +132,14 @@ async function exists(id: string): Promise<boolean> {
 }
 
 describe('task retention', () => {
-  it('deletes failed and lost tasks once their result expired 30 days ago, not a millisecond before', async () => {
+  it('deletes failed and expired done tasks once their result expired 30 days ago, not a millisecond before', async () => {
     const at = (ms: number) => new Date(clock + ms).toISOString();
     const failed = randomUUID();
     const lost = randomUUID();
     const running = randomUUID();
     await tasks.insert(task(failed, { status: 'failed', expires_at: at(0) }));
-    await tasks.insert(task(lost, { status: 'unknown', expires_at: at(1) }));
+    // A done task whose pages the expiry step has already deleted.
+    await tasks.insert(task(lost, { status: 'done', expires_at: at(1), pages_until: null }));
     await tasks.insert(task(running, { status: 'running', worker_id: 'w', lease_expires_at: at(1e12) }));
     const s = sweeper();
 
@@ -243,10 +249,19 @@ describe('failed page deletes', () => {
     failing.listResultIds = () => Promise.reject(new Error('store down'));
 
     await sweeper({}, failing).sweepOnce();
-    const rows = await store.db.selectFrom('query_tasks').select(['id', 'status']).execute();
-    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({
-      [lost]: 'unknown',
-      [expired]: 'unknown',
+    const rows = await store.db
+      .selectFrom('query_tasks')
+      .select(['id', 'status', 'error_details', 'pages_until'])
+      .execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r]))).toEqual({
+      [lost]: {
+        id: lost,
+        status: 'failed',
+        error_details: JSON.stringify(qrunErrorDetails('lost')),
+        pages_until: null,
+      },
+      // Expired results stay done (the API answers 404 expired); their pages are marked deleted.
+      [expired]: { id: expired, status: 'done', error_details: null, pages_until: null },
     });
     expect((await pageDeletions.listDue(10)).map((r) => r.query_id).sort()).toEqual([lost, expired].sort());
 

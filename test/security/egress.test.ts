@@ -30,7 +30,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitForQueryEnd } from '../helpers/wait.js';
 
 const PG = { hostname: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
-const MY = { hostname: '127.0.0.1', port: 3306, database: 'test', username: 'root' };
+const MY = { hostname: '127.0.0.1', port: 3306, dbname: 'test', account: 'root' };
 const ENGINES = [
   ['postgresql', PG],
   ['mysql', MY],

@@ -12,7 +12,10 @@ import { EgressPolicy } from '../../src/net/egress-policy.js';
 
 /** Each configuration is one TypeBox schema; these pin what is made from it. */
 
-function network(defaultPort: number, database: string, login: string): ConfigField[] {
+/** PostgreSQL's fields, or MySQL's under Polytomic's names with qrun's earlier ones as aliases. */
+function network(defaultPort: number, database: string, login: string, mysql = false): ConfigField[] {
+  const also = (description: string, alias: string) =>
+    mysql ? `${description} Also accepted as \`${alias}\`.` : description;
   return [
     {
       name: 'hostname',
@@ -31,21 +34,29 @@ function network(defaultPort: number, database: string, login: string): ConfigFi
       default: defaultPort,
       description: 'Server TCP port.',
     },
-    { name: 'database', type: 'string', required: true, secret: false, target: true, description: database },
     {
-      name: 'username',
+      name: mysql ? 'dbname' : 'database',
+      type: 'string',
+      // Optional in Polytomic's mysql type.
+      required: !mysql,
+      secret: false,
+      target: true,
+      description: also(database, 'database'),
+    },
+    {
+      name: mysql ? 'account' : 'username',
       type: 'string',
       required: true,
       secret: false,
       target: true,
-      description: `${login} to log in as.`,
+      description: also(`${login} to log in as.`, 'username'),
     },
     {
-      name: 'password',
+      name: mysql ? 'passwd' : 'password',
       type: 'string',
       required: false,
       secret: true,
-      description: `Password of the ${login.toLowerCase()}.`,
+      description: also(`Password of the ${login.toLowerCase()}.`, 'password'),
     },
     {
       name: 'ssl',
@@ -70,10 +81,10 @@ const READ_ONLY: ConfigField = {
 };
 
 describe('configuration schemas', () => {
-  it('list the same fields as before for GET /api/connection_types', () => {
+  it('list the fields GET /api/connection_types shows', () => {
     expect(Object.fromEntries(listConnectors().map((c) => [c.type, c.configFields]))).toEqual({
       postgresql: network(5432, 'Database to connect to.', 'Role'),
-      mysql: network(3306, 'Default database (schema).', 'User'),
+      mysql: network(3306, 'Default database (schema).', 'User', true),
       sqlite: [
         {
           name: 'path',
@@ -100,9 +111,10 @@ describe('configuration schemas', () => {
   });
 
   it("type each engine's configuration from its schema", () => {
-    const network = { hostname: '', port: 0, database: '', username: '', ssl: false };
-    expectTypeOf(network).toMatchTypeOf<PgConfig>();
-    expectTypeOf(network).toMatchTypeOf<MysqlConfig>();
+    expectTypeOf({ hostname: '', port: 0, database: '', username: '', ssl: false }).toMatchTypeOf<PgConfig>();
+    expectTypeOf({ hostname: '', port: 0, account: '', ssl: false }).toMatchTypeOf<MysqlConfig>();
+    expectTypeOf<MysqlConfig['dbname']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<MysqlConfig['passwd']>().toEqualTypeOf<string | undefined>();
     expectTypeOf<PgConfig['password']>().toEqualTypeOf<string | undefined>();
     expectTypeOf<PgConfig['port']>().toEqualTypeOf<number>();
     expectTypeOf<SqliteConfig>().toEqualTypeOf<DuckdbConfig>();

@@ -9,7 +9,32 @@ import { describeError, toDatabaseError } from '../support.js';
 
 /** Anything a DuckDB call threw, as a DatabaseError (or the QueryAbortedError it already is). */
 export function duckdbError(error: unknown): Error {
-  return toDatabaseError(error);
+  return toDatabaseError(error, errorClass(describeError(error)));
+}
+
+/**
+ * DuckDB's error class, from the start of its message ("Binder Error: …" → `binder_error`,
+ * "TransactionContext Error: …" → `transaction_context_error`), as the code, and whether running the
+ * statement again may pass: a transaction conflict, or a database file locked by another process.
+ */
+export function errorClass(message: string): { code?: string; retryable: boolean } {
+  const name = /^([A-Za-z][A-Za-z ]*?) Error: /.exec(message)?.[1];
+  const code =
+    name === undefined
+      ? undefined
+      : `${name
+          .replace(/([a-z])([A-Z])/g, '$1_$2')
+          .toLowerCase()
+          .replace(/ +/g, '_')}_error`;
+  const retryable =
+    (code === 'transaction_context_error' && /conflict/i.test(message)) ||
+    (code === 'io_error' && /Could not set lock on file/.test(message));
+  return { code, retryable };
+}
+
+/** A DatabaseError of DuckDB's message, with its class. */
+function classified(message: string, cause: unknown): DatabaseError {
+  return new DatabaseError(message, errorClass(message).code, { ...errorClass(message), cause });
 }
 
 /** node-api's prefix on DuckDB's own parser message. */
@@ -22,13 +47,20 @@ const EXTRACT_PREFIX = 'Failed to extract statements: ';
 export function extractError(error: unknown): unknown {
   const message = describeError(error);
   if (message.startsWith(EXTRACT_PREFIX)) {
-    return new DatabaseError(message.slice(EXTRACT_PREFIX.length), undefined, { cause: error });
+    return classified(message.slice(EXTRACT_PREFIX.length), error);
   }
   // node-api asks DuckDB for the error of an empty statement list, which has none, and the binding throws this.
   if (message === 'Error in native callback') {
-    return new DatabaseError('The query contains no SQL statement.', undefined, { cause: error });
+    return new DatabaseError(EMPTY_QUERY, 'parser_error', { cause: error });
   }
   return error;
+}
+
+export const EMPTY_QUERY = 'The query contains no SQL statement.';
+
+/** qrun's own refusals of a statement, classed as DuckDB would class them. */
+export function refusal(message: string): DatabaseError {
+  return new DatabaseError(message, message === READ_ONLY_REFUSAL ? 'permission_error' : 'parser_error');
 }
 
 export const READ_ONLY_REFUSAL =
@@ -43,7 +75,7 @@ export function userLines(error: unknown): unknown {
     /(\n\nLINE )(\d+)(:)(?![\s\S]*\n\nLINE \d+:)/,
     (_, before: string, line: string, after: string) => `${before}${Math.max(1, Number(line) - 1)}${after}`,
   );
-  return message === error.message ? error : new DatabaseError(message, undefined, { cause: error });
+  return message === error.message ? error : classified(message, error);
 }
 
 /** An empty chunk is also what a failed fetch returns: a result that ends short is reported, never taken as complete. */

@@ -11,7 +11,6 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import {
-  DatabaseError,
   type CellValue,
   type ColumnInfo,
   type ConnectorContext,
@@ -21,7 +20,15 @@ import {
 } from '../connector.js';
 import { asIs, batchRows, checkedAtOpen, rowBatches, throwIfAborted, type RawBatch } from '../support.js';
 import type { DuckdbConfig } from './duckdb-connector.js';
-import { READ_ONLY_REFUSAL, duckdbError, endedShort, extractError, userLines } from './duckdb-errors.js';
+import {
+  EMPTY_QUERY,
+  READ_ONLY_REFUSAL,
+  duckdbError,
+  endedShort,
+  extractError,
+  refusal,
+  userLines,
+} from './duckdb-errors.js';
 import { DuckSession, lease, resolveTarget, type Lease } from './duckdb-session.js';
 import { cellConverter, duckdbTypeName, type CellConverter } from './duckdb-values.js';
 
@@ -127,14 +134,14 @@ async function runStatement(
     const statements = await connection.extractStatements(sql).catch((error: unknown) => {
       throw extractError(error);
     });
-    if (statements.count === 0) throw new DatabaseError('The query contains no SQL statement.');
+    if (statements.count === 0) throw refusal(EMPTY_QUERY);
     // Like the other engines: one statement per query, so nothing runs before the one streamed.
-    if (statements.count > 1) throw new DatabaseError('The query must contain exactly one SQL statement.');
+    if (statements.count > 1) throw refusal('The query must contain exactly one SQL statement.');
     // DuckDB creates EXPORT DATABASE's directory while preparing it, before its type is known.
-    if (readOnly && leadingKeyword(sql) === 'EXPORT') throw new DatabaseError(READ_ONLY_REFUSAL);
+    if (readOnly && leadingKeyword(sql) === 'EXPORT') throw refusal(READ_ONLY_REFUSAL);
     const prepared = await statements.prepare(0);
     try {
-      if (readOnly && WRITES_FILES.has(prepared.statementType)) throw new DatabaseError(READ_ONLY_REFUSAL);
+      if (readOnly && WRITES_FILES.has(prepared.statementType)) throw refusal(READ_ONLY_REFUSAL);
       bindParameters(prepared, parameters);
       const query =
         prepared.statementType === StatementType.SELECT

@@ -8,18 +8,26 @@
  * - mysql-values.ts     column definitions → type names and CellValue decoders
  * - mysql-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */
-import type { Static } from 'typebox';
-import { defineConnector } from '../config-schema.js';
+import { Type, type Static } from 'typebox';
+import { configSchema, defineConnector } from '../config-schema.js';
 import type { Engine } from '../connector.js';
-import { checkNetworkConfig, networkConfigSchema, testConnection } from '../network.js';
+import { checkNetworkConfig, networkField, testConnection } from '../network.js';
 import { toMysqlError } from './mysql-errors.js';
-import { endMysqlConnection, openMysqlConnection, runSql } from './mysql-session.js';
+import { endMysqlConnection, mysqlTarget, openMysqlConnection, runSql } from './mysql-session.js';
 import { streamMysql } from './mysql-stream.js';
 
-export const mysqlConfigSchema = networkConfigSchema({
-  defaultPort: 3306,
-  database: 'Default database (schema).',
-  login: 'User',
+/**
+ * Polytomic's `mysql` fields (`dbname`, `account`, `passwd`); qrun's earlier names (`database`, `username`,
+ * `password`, PostgreSQL's) are accepted as aliases on input, and stored and answered under Polytomic's.
+ * As in Polytomic, the database is optional (unqualified table names then fail until the SQL says `USE`).
+ */
+export const mysqlConfigSchema = configSchema({
+  hostname: networkField.hostname(),
+  port: networkField.port(3306),
+  dbname: Type.Optional(networkField.database('Default database (schema).', ['database'])),
+  account: networkField.login('User', ['username']),
+  passwd: networkField.password('User', ['password']),
+  ssl: networkField.ssl(),
 });
 
 export type MysqlConfig = Static<typeof mysqlConfigSchema>;
@@ -30,9 +38,10 @@ const mysql: Engine<MysqlConfig> = {
   capabilities: { placeholders: 'question', fileBased: false },
 
   checkConfig: checkNetworkConfig,
+  target: mysqlTarget,
 
   test: (config, context) =>
-    testConnection(config, context, {
+    testConnection(mysqlTarget(config), context, {
       open: (destination) => openMysqlConnection(config, destination),
       query: (connection) => runSql(connection, 'SELECT 1'),
       end: endMysqlConnection,

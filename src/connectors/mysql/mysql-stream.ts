@@ -7,10 +7,10 @@ import type {
   StreamOptions,
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
-import { batchRows, throwIfAborted, type RawBatch } from '../support.js';
+import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
 import type { MysqlConfig } from './mysql-connector.js';
 import { toMysqlError } from './mysql-errors.js';
-import { MysqlSession } from './mysql-session.js';
+import { MysqlSession, mysqlTarget } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
 
 /** Geometry as MySQL's own bytes (SRID + WKB) rather than the driver's lossy {x, y} objects. */
@@ -111,7 +111,9 @@ export async function streamMysql(
 ): Promise<QueryStream> {
   throwIfAborted(signal);
   const size = batchRows(batchSize);
-  const session = new MysqlSession(config, await destinationForQuery(config, context, signal), signal);
+  const secrets = secretsOf({ password: config.passwd });
+  const destination = await destinationForQuery(mysqlTarget(config), context, signal, secrets);
+  const session = new MysqlSession(config, destination, signal);
   return session.stream<unknown[]>(
     async (connection) => {
       const result = new MysqlResult(session, size);

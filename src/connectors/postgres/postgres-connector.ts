@@ -9,17 +9,21 @@
  * - postgres-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */
 import type { Static } from 'typebox';
-import { defineConnector } from '../config-schema.js';
+import { configSchema, defineConnector } from '../config-schema.js';
 import type { Engine } from '../connector.js';
-import { checkNetworkConfig, networkConfigSchema, testConnection } from '../network.js';
+import { checkNetworkConfig, networkField, testConnection } from '../network.js';
 import { toPgError } from './postgres-errors.js';
-import { endPgClient, openPgClient } from './postgres-session.js';
+import { endPgClient, openPgClient, pgTarget } from './postgres-session.js';
 import { streamPostgres } from './postgres-stream.js';
 
-export const pgConfigSchema = networkConfigSchema({
-  defaultPort: 5432,
-  database: 'Database to connect to.',
-  login: 'Role',
+/** Polytomic's `postgresql` fields, under the same names. */
+export const pgConfigSchema = configSchema({
+  hostname: networkField.hostname(),
+  port: networkField.port(5432),
+  database: networkField.database('Database to connect to.'),
+  username: networkField.login('Role'),
+  password: networkField.password('Role'),
+  ssl: networkField.ssl(),
 });
 
 export type PgConfig = Static<typeof pgConfigSchema>;
@@ -30,9 +34,10 @@ const postgres: Engine<PgConfig> = {
   capabilities: { placeholders: 'dollar', fileBased: false },
 
   checkConfig: checkNetworkConfig,
+  target: pgTarget,
 
   test: (config, context) =>
-    testConnection(config, context, {
+    testConnection(pgTarget(config), context, {
       open: (destination) => openPgClient(config, destination),
       query: (client) => client.query('SELECT 1'),
       end: endPgClient,

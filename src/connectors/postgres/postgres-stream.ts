@@ -9,10 +9,10 @@ import type {
   StreamOptions,
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
-import { batchRows, throwIfAborted, type RawBatch } from '../support.js';
+import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
 import type { PgConfig } from './postgres-connector.js';
 import { copyOutRefused, toPgError } from './postgres-errors.js';
-import { PgSession, RAW_TYPES } from './postgres-session.js';
+import { PgSession, pgTarget, RAW_TYPES } from './postgres-session.js';
 import { builtinType, decoderFor, resolvePgTypes, type PgDecoder } from './postgres-values.js';
 
 type RawRow = (string | null)[];
@@ -71,7 +71,8 @@ export async function streamPostgres(
 ): Promise<QueryStream> {
   throwIfAborted(signal);
   const size = batchRows(batchSize);
-  const session = new PgSession(config, await destinationForQuery(config, context, signal), signal);
+  const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
+  const session = new PgSession(config, destination, signal);
   return session.stream<RawRow>(
     async (client) => {
       const cursor = client.query(

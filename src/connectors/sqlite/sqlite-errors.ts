@@ -15,9 +15,14 @@ export function errorReply(error: unknown): ErrorReply {
   return { type: 'error', message: err.message, ...(typeof code === 'string' ? { code } : {}) };
 }
 
-/** In the connector: the worker's error message as the DatabaseError the caller sees. */
+/**
+ * In the connector: the worker's error message as the DatabaseError the caller sees, with SQLite's
+ * (extended) result code as its code. SQLITE_BUSY and SQLITE_LOCKED (another connection held a lock past
+ * the busy timeout) may pass when the statement runs again.
+ */
 export function workerError(reply: ErrorReply): DatabaseError {
-  return new DatabaseError(reply.message, reply.code);
+  const retryable = /^SQLITE_(BUSY|LOCKED)(_|$)/.test(reply.code ?? '');
+  return new DatabaseError(reply.message, reply.code, { retryable });
 }
 
 export function workerFailed(error: Error): DatabaseError {

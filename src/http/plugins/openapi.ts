@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
+import { TAG_DESCRIPTIONS } from '../route-docs.js';
 
 /**
  * The OpenAPI 3.1 document is generated from the same TypeBox schemas that validate requests,
@@ -17,7 +18,11 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         description:
           'Asynchronous SQL query runner, wire-compatible with the Polytomic Query Runner API. ' +
           'Errors are {status, message, key, metadata?}.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // Relative, so "Try it out" at /api/docs calls the server that serves the page, whatever its address.
+      servers: [{ url: '/', description: 'The qrun server that serves this document' }],
+      tags: [...TAG_DESCRIPTIONS],
       components: {
         securitySchemes: {
           bearer: {

@@ -1,16 +1,16 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.js';
-import type { TaskStatus } from '../../core/task-status.js';
+import type { ErrorDetails, TaskStatus } from '../../core/task-status.js';
 import type { QueryTasksTable } from '../schema.js';
 
 export type QueryTaskRow = QueryTasksTable;
 
 /**
- * A task as status reads see it: every column but the SQL and its parameters (up to a MiB each), which
- * only the worker needs. Reads that can come in thousands (status polls, long-polls, page reads, the
- * finished-task cache) never load them.
+ * A task as status reads see it: every column but the SQL and its parameters (up to a MiB each), and
+ * the page size and page-deletion mark, which only the worker and the sweeper need. Reads that can come
+ * in thousands (status polls, long-polls, page reads, the finished-task cache) never load them.
  */
-export type QueryTaskView = Omit<QueryTaskRow, 'sql' | 'parameters'>;
+export type QueryTaskView = Omit<QueryTaskRow, 'sql' | 'parameters' | 'page_rows' | 'pages_until'>;
 
 /** One entry of the caller's query list: the view, and the SQL cut to `LIST_SQL_PREVIEW` characters plus one. */
 export type QueryTaskListItem = QueryTaskView & { sql_preview: string };
@@ -24,6 +24,7 @@ const VIEW_COLUMNS = [
   'max_rows',
   'status',
   'error',
+  'error_details',
   'fields',
   'schema',
   'row_count',
@@ -112,6 +113,29 @@ export class QueryTasksRepository {
     return { created: count('created'), running: count('running') };
   }
 
+  /**
+   * `queue_position`: how many of the organization's tasks still waiting (`created`) were submitted before
+   * this one. Dispatch serves an organization's tasks in the order they came (round robin between
+   * organizations), so these run first; other organizations' tasks are not counted.
+   */
+  async countWaitingAhead(
+    task: Pick<QueryTaskRow, 'organization_id' | 'created_at' | 'id'>,
+  ): Promise<number> {
+    const r = await this.db
+      .selectFrom('query_tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('organization_id', '=', task.organization_id)
+      .where('status', '=', 'created')
+      .where((eb) =>
+        eb.or([
+          eb('created_at', '<', task.created_at),
+          eb.and([eb('created_at', '=', task.created_at), eb('id', '<', task.id)]),
+        ]),
+      )
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
   /** Tasks waiting to run since before a point in time, oldest first: re-dispatched after a restart or a lost enqueue. */
   async listCreated(
     limit: number,
@@ -177,6 +201,7 @@ export class QueryTasksRepository {
         truncated: done.truncated ? 1 : 0,
         finished_at: done.finishedAt,
         expires_at: done.expiresAt,
+        pages_until: done.expiresAt,
         lease_expires_at: null,
       })
       .where('id', '=', id)
@@ -190,6 +215,7 @@ export class QueryTasksRepository {
     id: string,
     workerId: string,
     error: string,
+    details: ErrorDetails,
     finishedAt: string,
     expiresAt: string,
   ): Promise<boolean> {
@@ -198,6 +224,7 @@ export class QueryTasksRepository {
       .set({
         status: 'failed',
         error,
+        error_details: JSON.stringify(details),
         finished_at: finishedAt,
         expires_at: expiresAt,
         lease_expires_at: null,
@@ -210,10 +237,22 @@ export class QueryTasksRepository {
   }
 
   /** A task canceled before any worker claimed it ends here, never having run. */
-  async cancelCreated(id: string, error: string, finishedAt: string, expiresAt: string): Promise<boolean> {
+  async cancelCreated(
+    id: string,
+    error: string,
+    details: ErrorDetails,
+    finishedAt: string,
+    expiresAt: string,
+  ): Promise<boolean> {
     const r = await this.db
       .updateTable('query_tasks')
-      .set({ status: 'failed', error, finished_at: finishedAt, expires_at: expiresAt })
+      .set({
+        status: 'failed',
+        error,
+        error_details: JSON.stringify(details),
+        finished_at: finishedAt,
+        expires_at: expiresAt,
+      })
       .where('id', '=', id)
       .where('status', '=', 'created')
       .executeTakeFirst();
@@ -251,17 +290,25 @@ export class QueryTasksRepository {
       .execute();
   }
 
-  /** running → unknown, only if it is still the same worker's (a late finish must not be overwritten). */
+  /** running → failed (lost), only if it is still the same worker's (a late finish must not be overwritten). */
   async markLost(
     id: string,
     workerId: string | null,
     error: string,
+    details: ErrorDetails,
     now: string,
     expiresAt: string,
   ): Promise<boolean> {
     let q = this.db
       .updateTable('query_tasks')
-      .set({ status: 'unknown', error, finished_at: now, expires_at: expiresAt, lease_expires_at: null })
+      .set({
+        status: 'failed',
+        error,
+        error_details: JSON.stringify(details),
+        finished_at: now,
+        expires_at: expiresAt,
+        lease_expires_at: null,
+      })
       .where('id', '=', id)
       .where('status', '=', 'running');
     q = workerId === null ? q.where('worker_id', 'is', null) : q.where('worker_id', '=', workerId);
@@ -269,32 +316,26 @@ export class QueryTasksRepository {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  /** Done tasks past their expiry, whose pages are due for deletion. */
-  async listExpiredDone(now: string, limit: number): Promise<string[]> {
+  /** Done tasks past their expiry whose pages are still to be deleted (by the pages_until index). */
+  async listPagesDue(now: string, limit: number): Promise<string[]> {
     const rows = await this.db
       .selectFrom('query_tasks')
       .select('id')
-      .where('status', '=', 'done')
-      .where('expires_at', '<', now)
+      .where('pages_until', '<', now)
       .limit(limit)
       .execute();
     return rows.map((r) => r.id);
   }
 
-  /** done → unknown once the pages are gone. */
-  async markExpired(id: string, error: string): Promise<void> {
-    await this.db
-      .updateTable('query_tasks')
-      .set({ status: 'unknown', error, page_count: 0 })
-      .where('id', '=', id)
-      .where('status', '=', 'done')
-      .execute();
+  /** The pages of an expired result are gone (or queued for deletion): the task stays `done`, past `expires`. */
+  async markPagesDeleted(id: string): Promise<void> {
+    await this.db.updateTable('query_tasks').set({ pages_until: null }).where('id', '=', id).execute();
   }
 
   /**
    * Retention: deletes up to `limit` finished tasks, SQL and parameters with them, whose result expired
-   * before `expiredBefore`. Only `failed` and `unknown` ones: a `done` task first goes through expiry
-   * (pages deleted, then `unknown`), so no row is deleted while it still names live pages.
+   * before `expiredBefore`. Only those without pages left to delete (pages_until null): a `done` task's
+   * pages go first, at expiry, so no row is deleted while it still names live pages.
    */
   async deleteRetired(expiredBefore: string, limit: number): Promise<number> {
     // PostgreSQL has no DELETE … LIMIT: the batch is chosen by a subquery.
@@ -304,8 +345,9 @@ export class QueryTasksRepository {
         eb
           .selectFrom('query_tasks')
           .select('id')
-          .where('status', 'in', ['failed', 'unknown'])
+          .where('status', 'in', ['done', 'failed'])
           .where('expires_at', '<', expiredBefore)
+          .where('pages_until', 'is', null)
           .limit(limit),
       )
       .executeTakeFirst();

@@ -43,7 +43,10 @@ export interface Connection {
 /** A stored secret comes back as this; sending it back keeps the stored one. */
 export const SECRET_PLACEHOLDER = '********';
 
-/** `unknown` is an older name for a lost query; the console treats it as failed. */
+/**
+ * qrun sends Polytomic's four statuses. `unknown` came from servers before issue 12 (a lost or expired
+ * query); the console still reads it as failed.
+ */
 export type QueryStatus = 'created' | 'running' | 'done' | 'failed' | 'unknown';
 
 export interface ColumnSchema {
@@ -82,6 +85,7 @@ export interface QueryResponse {
     error?: string | null;
     error_details?: ErrorDetails | null;
     progress?: Progress | null;
+    /** While created: how many of the organization's queries wait before this one (0: next). */
     queue_position?: number | null;
   };
   links?: { next?: string | null; previous?: string | null; export?: string | null };

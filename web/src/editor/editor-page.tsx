@@ -209,8 +209,13 @@ function RunStatus({ state }: { state: RunState | null }) {
       const parts: string[] = [
         state.canceling ? 'Canceling…' : state.status === 'created' ? 'Queued' : 'Running',
       ];
-      if (state.status === 'created' && state.queuePosition)
-        parts.push(`position ${state.queuePosition} in the queue`);
+      // queue_position: how many of the organization's queries wait before this one.
+      if (state.status === 'created' && state.queuePosition !== null)
+        parts.push(
+          state.queuePosition === 0
+            ? 'next in the queue'
+            : `${plural(state.queuePosition, 'query', 'queries')} ahead in the queue`,
+        );
       const time =
         elapsed(performance.now()) ??
         (state.progress?.elapsed_ms !== undefined ? formatDuration(state.progress.elapsed_ms) : null);

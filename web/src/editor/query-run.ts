@@ -141,6 +141,7 @@ export class QueryRun {
           });
           return;
         }
+        // The server sends only created, running, done and failed; `unknown` (servers before issue 12) reads as failed.
         if (d.status === 'failed' || d.status === 'unknown') {
           const message =
             d.error ??
@@ -163,10 +164,8 @@ export class QueryRun {
       }
     } catch (err) {
       if (signal.aborted) return;
-      const message =
-        err instanceof ApiError && err.key === 'expired'
-          ? `${err.message} Run the query again to see its result.`
-          : explain(err);
+      // 404 expired says when, and to run the query again.
+      const message = err instanceof ApiError && err.key === 'expired' ? err.message : explain(err);
       this.fail(id, message, null, false);
     }
   }
