@@ -28,6 +28,7 @@ export const SCALE_OUT_SUITES: readonly string[] = [
   'test/integration/sweeper-clean-up.test.ts',
   'test/integration/test-deployment.test.ts',
   'test/security/api-keys.test.ts',
+  'test/security/callbacks.test.ts',
   'test/security/connection-secrets.test.ts',
   'test/security/egress.test.ts',
   'test/security/file-isolation.test.ts',
@@ -39,6 +40,7 @@ export const SCALE_OUT_SUITES: readonly string[] = [
 
 /** Files that use the switch but run in the first pass only, each with its reason. */
 export const FIRST_PASS_ONLY: Readonly<Record<string, string>> = {
+  'test/cli/cli.test.ts': 'the CLI talks HTTP only: what it prints does not depend on the deployment behind the API',
   'test/browser/console.test.ts':
     'the console is static files and API calls; what it shows does not depend on the deployment behind the API',
 };

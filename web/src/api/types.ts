@@ -43,11 +43,8 @@ export interface Connection {
 /** A stored secret comes back as this; sending it back keeps the stored one. */
 export const SECRET_PLACEHOLDER = '********';
 
-/**
- * qrun sends Polytomic's four statuses. `unknown` came from servers before issue 12 (a lost or expired
- * query); the console still reads it as failed.
- */
-export type QueryStatus = 'created' | 'running' | 'done' | 'failed' | 'unknown';
+/** Polytomic's four statuses, the only ones qrun sends. */
+export type QueryStatus = 'created' | 'running' | 'done' | 'failed';
 
 export interface ColumnSchema {
   name: string;
@@ -106,5 +103,5 @@ export interface QuerySummary {
 }
 
 export function isTerminal(status: QueryStatus): boolean {
-  return status === 'done' || status === 'failed' || status === 'unknown';
+  return status === 'done' || status === 'failed';
 }

@@ -117,7 +117,7 @@ function ConnectionCard(props: {
           setResult({ ok: true, text: `Works: answered in ${formatDuration(performance.now() - started)}.` });
           return;
         }
-        if (r.data.status === 'failed' || r.data.status === 'unknown') {
+        if (r.data.status === 'failed') {
           setResult({ ok: false, text: r.data.error ?? 'The test query failed.' });
           return;
         }

@@ -141,11 +141,8 @@ export class QueryRun {
           });
           return;
         }
-        // The server sends only created, running, done and failed; `unknown` (servers before issue 12) reads as failed.
-        if (d.status === 'failed' || d.status === 'unknown') {
-          const message =
-            d.error ??
-            (d.status === 'unknown' ? 'The query was lost (its worker stopped).' : 'The query failed.');
+        if (d.status === 'failed') {
+          const message = d.error ?? 'The query failed.';
           this.fail(id, message, d.error_details ?? null, d.error === 'canceled');
           return;
         }

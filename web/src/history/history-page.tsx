@@ -64,11 +64,10 @@ export function HistoryPage({ api, connections, onOpen, onEdit }: Props) {
           {items.map((q) => {
             const sql = fullSql(q.id, q.query);
             const name = connectionName(q.connection_id);
-            const status = q.status === 'unknown' ? 'failed' : q.status;
             return (
               <li class="history-item" key={q.id} data-query-id={q.id}>
                 <div class="history-meta">
-                  <span class={`badge status-${status}`}>{status}</span>
+                  <span class={`badge status-${q.status}`}>{q.status}</span>
                   {q.count !== null && <span>{plural(q.count, 'row')}</span>}
                   <span class="muted">{name ?? 'deleted connection'}</span>
                   <time class="muted" dateTime={q.created_at}>
