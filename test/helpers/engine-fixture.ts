@@ -48,4 +48,9 @@ export interface EngineFixture {
    * see that a statement is really running before it aborts it.
    */
   engineCpuMs?(): number;
+  /**
+   * Resolves once the engine's own background work has settled (SQLite's spare processes have started), so
+   * that engineCpuMs from then on grows only with the statement's work. Call it after starting the statement.
+   */
+  quiet?(): Promise<void>;
 }

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteConnector } from '../../src/connectors/sqlite/sqlite-connector.js';
+import { sqliteProcesses } from '../../src/connectors/sqlite/sqlite-processes.js';
 import { EgressPolicy } from '../../src/net/egress-policy.js';
 import { childProcesses } from './cpu.js';
 import type { EngineFixture, ValueCase } from './engine-fixture.js';
+import { waitUntil } from './wait.js';
 
 let root: string | undefined;
 
@@ -122,9 +124,18 @@ export const sqliteFixture: EngineFixture = {
     twoParameters: 'SELECT ? AS a, ? AS b',
   },
   valueCases,
-  // Each statement runs in a child process of its own (and dies with its stream).
-  engineCpuMs: () =>
-    childProcesses()
-      .filter((child) => child.command.includes('sqlite-worker'))
-      .reduce((sum, child) => sum + child.cpuMs, 0),
+  // Each statement runs in a child process of its own (and dies with its stream); the spares waiting
+  // for a statement are not counted.
+  engineCpuMs: () => busySqliteWorkers().reduce((sum, child) => sum + child.cpuMs, 0),
+  quiet: async () => {
+    await waitUntil('the SQLite spare processes to start', () => sqliteProcesses.settled);
+  },
 };
+
+/** This process's SQLite worker processes that run (or ran) a statement: not the spares still waiting for one. */
+export function busySqliteWorkers(): ReturnType<typeof childProcesses> {
+  const waiting = sqliteProcesses.waitingPids;
+  return childProcesses().filter(
+    (child) => child.command.includes('sqlite-worker') && !waiting.includes(child.pid),
+  );
+}

@@ -193,6 +193,7 @@ describe.each(engineFixtures().map((f) => [f.type, f] as const))(
         const count = fixture.runningStatements.bind(fixture);
         await waitUntil('the statement to run', async () => (await count(marker)) >= 1);
       } else {
+        await fixture.quiet?.();
         const cpu = fixture.engineCpuMs!.bind(fixture);
         const before = cpu();
         await waitUntil('the engine to spend 200 ms of CPU on the statement', () => cpu() - before >= 200);

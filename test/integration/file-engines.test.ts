@@ -17,7 +17,7 @@ import {
 import { childProcesses } from '../helpers/cpu.js';
 import { duckdbFixture } from '../helpers/duckdb-fixture.js';
 import type { EngineFixture } from '../helpers/engine-fixture.js';
-import { sqliteFixture } from '../helpers/sqlite-fixture.js';
+import { busySqliteWorkers, sqliteFixture } from '../helpers/sqlite-fixture.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const neverAborted = () => new AbortController().signal;
@@ -153,6 +153,7 @@ describe.each([sqliteFixture, duckdbFixture])('$type basics', (fixture) => {
     // Ten minutes of work: only an abort that stops the statement ends this within the test's time.
     const attempt = (async () => collect(await db.run(fixture.sql.slow(600), [], 1000, controller.signal)))();
     const outcome = settle(attempt);
+    await fixture.quiet?.();
     const cpu = fixture.engineCpuMs!.bind(fixture);
     const before = cpu();
     await waitUntil('the engine to spend 200 ms of CPU on the statement', () => cpu() - before >= 200);
@@ -210,6 +211,7 @@ describe('sqlite worker process', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
     try {
+      await sqliteFixture.quiet!();
       const cpu = sqliteFixture.engineCpuMs!.bind(sqliteFixture);
       const before = cpu();
       // The worker computes (its CPU time grows) while this thread keeps running timers.
@@ -226,18 +228,19 @@ describe('sqlite worker process', () => {
   });
 
   it('kills the worker process on abort, mid-statement', async () => {
-    const before = childPids();
+    const before = busySqliteWorkers().map((child) => child.pid);
     const controller = new AbortController();
     const pending = db.run(sqliteFixture.sql.slow(600), [], 1000, controller.signal);
+    // The statement's process: a spare it took, or one started for it.
     const worker = await waitUntil('the worker process', () =>
-      childProcesses().find(
-        (child) => !before.includes(child.pid) && child.command.includes('sqlite-worker'),
-      ),
+      busySqliteWorkers().find((child) => !before.includes(child.pid)),
     );
-    // Mid-statement: the worker has started computing (start-up alone costs it well under this).
+    await sqliteFixture.quiet!();
+    const startedWith = childProcesses().find((child) => child.pid === worker.pid)?.cpuMs ?? 0;
+    // Mid-statement: the worker has computed 300 ms since it started the statement.
     await waitUntil(
       'the worker to spend 300 ms of CPU',
-      () => (childProcesses().find((child) => child.pid === worker.pid)?.cpuMs ?? 0) >= 300,
+      () => (childProcesses().find((child) => child.pid === worker.pid)?.cpuMs ?? 0) >= startedWith + 300,
     );
     controller.abort('stop');
     await expect(pending).rejects.toBeInstanceOf(QueryAbortedError);
@@ -245,12 +248,13 @@ describe('sqlite worker process', () => {
   });
 
   it('ends the worker when the consumer stops early and after a normal end', async () => {
-    const before = childPids().length;
+    // Spares come and go beside it; the processes that ran a statement are what must end.
+    const before = busySqliteWorkers().length;
     const stream = await db.run(sqliteFixture.sql.series(50_000), [], 10);
     for await (const _batch of stream.rows) break;
-    await waitUntil('the worker to end after an early stop', () => childPids().length <= before);
+    await waitUntil('the worker to end after an early stop', () => busySqliteWorkers().length <= before);
     await db.rows('SELECT 1');
-    await waitUntil('the worker to end after a normal end', () => childPids().length <= before);
+    await waitUntil('the worker to end after a normal end', () => busySqliteWorkers().length <= before);
   });
 
   it('keeps SQL away from files outside the root (ATTACH, VACUUM INTO)', async () => {

@@ -3,7 +3,8 @@
  * a process can be stopped inside sqlite3_step()), on a file in the organization's directory.
  *
  * - sqlite-connector.ts  the Connector: configuration schema, capabilities, test, stream entry
- * - sqlite-session.ts    the worker process (fork, messages, SIGKILL on abort) and the file it opens
+ * - sqlite-session.ts    the worker process (messages, SIGKILL on abort) and the file it opens
+ * - sqlite-processes.ts  worker processes started ahead of need, one per statement, never reused
  * - sqlite-stream.ts     one statement → batches of rows, pulled one request at a time
  * - sqlite-values.ts     SQLite values → CellValues, parameters → what better-sqlite3 binds
  * - sqlite-errors.ts     SQLite and worker-process errors → DatabaseError

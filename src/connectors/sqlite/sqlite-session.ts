@@ -1,32 +1,21 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { badRequest } from '../../core/errors.js';
-import { workerEntry } from '../../core/worker-entry.js';
 import { QueryAbortedError, type CellValue, type ColumnInfo, type ConnectorContext } from '../connector.js';
 import { resolveUnderRoot } from '../file-path.js';
 import type { SqliteConfig } from './sqlite-connector.js';
 import { workerError, workerExited, workerFailed, workerGone } from './sqlite-errors.js';
+import { sqliteProcesses } from './sqlite-processes.js';
 
 /**
- * One SQLite statement's session: a child process (sqlite-worker.ts) of its own, started per
- * statement and killed (SIGKILL) on abort, which stops the statement inside sqlite3_step() at once.
+ * One SQLite statement's session: a child process (sqlite-worker.ts) of its own, used for this
+ * statement only (pre-started: sqlite-processes.ts) and killed (SIGKILL) on abort, which stops the
+ * statement inside sqlite3_step() at once.
  *
  * The exchange is pull-based: the worker sends the columns with the first batch, then one batch per
  * `next` request and nothing unasked, so at most one batch is ever in flight (memory stays flat).
  * The IPC channel uses Node's "advanced" (structured clone) serialization, so bigint and Uint8Array
  * cross it unchanged.
  */
-
-const entry = workerEntry(import.meta.url, 'sqlite-worker');
-
-/** The worker gets only what Node itself may need from the environment, never the server's secrets. */
-const WORKER_ENV_KEYS = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'TZ', 'LANG', 'LC_ALL', 'SYSTEMROOT'];
-
-function workerEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const key of WORKER_ENV_KEYS) if (process.env[key] !== undefined) env[key] = process.env[key];
-  return env;
-}
 
 /**
  * The database file in the organization's directory that a session opens (checked again at every
@@ -85,7 +74,12 @@ export interface ErrorReply {
   code?: string;
 }
 
-export type FromWorker = ColumnsReply | BatchReply | ErrorReply;
+/** Sent once, unasked, when the process has started and waits for its statement (sqlite-processes.ts). */
+export interface ReadyReply {
+  type: 'ready';
+}
+
+export type FromWorker = ReadyReply | ColumnsReply | BatchReply | ErrorReply;
 
 export type Reply = ColumnsReply | BatchReply;
 
@@ -102,12 +96,7 @@ export class WorkerSession {
   private finished = false;
 
   constructor(private readonly signal: AbortSignal) {
-    this.child = fork(fileURLToPath(entry.url), [], {
-      execArgv: entry.execArgv,
-      serialization: 'advanced', // structured clone: bigint and Uint8Array survive the trip
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      env: workerEnv(),
-    });
+    this.child = sqliteProcesses.take();
     this.child.on('message', (message: FromWorker) => this.onMessage(message));
     this.child.on('error', (error) => this.fail(workerFailed(error)));
     this.child.on('exit', (code, signalName) => {
@@ -134,6 +123,7 @@ export class WorkerSession {
   }
 
   private onMessage(message: FromWorker): void {
+    if (message.type === 'ready') return; // a fresh process announcing itself; the statement is what counts
     if (message.type === 'error') {
       this.fail(workerError(message));
       return;

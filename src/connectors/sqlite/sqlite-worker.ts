@@ -117,6 +117,9 @@ process.on('message', (message: ToWorker) => {
   }
 });
 
+// Started and listening: a spare (sqlite-processes.ts) is now ready to take a statement.
+send({ type: 'ready' });
+
 // The parent disconnects when it is done with us (or has exited): close the file and leave.
 process.on('disconnect', () => {
   try {
