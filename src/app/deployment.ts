@@ -1,11 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config, Role } from '../config/config.js';
-import { BullmqDispatcher } from '../dispatch/bullmq-dispatcher.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { InProcessDispatcher } from '../dispatch/in-process-dispatcher.js';
-import { LocalProgressStore, RedisProgressStore, type ProgressStore } from '../events/progress-store.js';
-import { RedisTaskEvents } from '../events/redis-task-events.js';
+import { LocalProgressStore, type ProgressStore } from '../events/progress-store.js';
 import { LocalTaskEvents, type TaskEvents } from '../events/task-events.js';
 import type { ResultStore } from '../results/result-store.js';
 import { openResultStore } from '../results/results-url.js';
@@ -15,8 +13,11 @@ import { throttledWarn } from '../core/throttled-log.js';
  * The deployment's moving parts, chosen from the configuration alone: in-process dispatch and wake-ups
  * without QRUN_REDIS_URL, BullMQ and Redis pub/sub with it; files or S3 by QRUN_RESULTS_URL.
  * Nothing else in the code asks which deployment it is in.
+ *
+ * The scale-out parts (BullMQ, ioredis) are imported only when QRUN_REDIS_URL asks for them: the
+ * embedded default never loads them (docs/ARCHITECTURE.md, "Engines and scale-out parts load lazily").
  */
-export function createDispatcher(config: Config, log: Logger): Dispatcher {
+export async function createDispatcher(config: Config, log: Logger): Promise<Dispatcher> {
   const limits = {
     workerConcurrency: config.workerConcurrency,
     connectionConcurrency: config.connectionConcurrency,
@@ -24,6 +25,7 @@ export function createDispatcher(config: Config, log: Logger): Dispatcher {
     maxQueued: config.maxQueued,
   };
   if (config.redisUrl === undefined) return new InProcessDispatcher(limits);
+  const { BullmqDispatcher } = await import('../dispatch/bullmq-dispatcher.js');
   return new BullmqDispatcher({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
@@ -33,8 +35,9 @@ export function createDispatcher(config: Config, log: Logger): Dispatcher {
   });
 }
 
-export function createTaskEvents(config: Config, log: Logger): TaskEvents {
+export async function createTaskEvents(config: Config, log: Logger): Promise<TaskEvents> {
   if (config.redisUrl === undefined) return new LocalTaskEvents();
+  const { RedisTaskEvents } = await import('../events/redis-task-events.js');
   return new RedisTaskEvents({ redisUrl: config.redisUrl, prefix: config.redisPrefix, log });
 }
 
@@ -43,8 +46,9 @@ export function createTaskEvents(config: Config, log: Logger): TaskEvents {
  * (`<prefix>:progress:<task id>`) with it. An entry outlives its last write by three lease periods, and
  * the runner writes it at least once a lease third (every page and every heartbeat).
  */
-export function createProgressStore(config: Config, log: Logger): ProgressStore {
+export async function createProgressStore(config: Config, log: Logger): Promise<ProgressStore> {
   if (config.redisUrl === undefined) return new LocalProgressStore();
+  const { RedisProgressStore } = await import('../events/redis-progress-store.js');
   return new RedisProgressStore({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
@@ -59,8 +63,13 @@ export function createProgressStore(config: Config, log: Logger): ProgressStore 
  * at once while Redis is away (no offline queue, a short timeout): the limit then lets requests through
  * (see src/http/plugins/rate-limit.ts) rather than holding every API request behind a reconnect.
  */
-export function createRateLimitRedis(config: Config, log: Logger, role: Role): Redis | undefined {
+export async function createRateLimitRedis(
+  config: Config,
+  log: Logger,
+  role: Role,
+): Promise<Redis | undefined> {
   if (config.redisUrl === undefined || role === 'worker' || config.rateLimitPerMinute === 0) return undefined;
+  const { Redis } = await import('ioredis');
   const warn = throttledWarn(log, 'rate limit: Redis connection error');
   const redis = new Redis(config.redisUrl, {
     enableOfflineQueue: false,

@@ -130,11 +130,11 @@ export async function createQrun(
   const idempotency = new IdempotencyKeysRepository(store.db);
   const pageDeletions = new PageDeletionsRepository(store.db);
   const results = createResultStore(config);
-  const events = createTaskEvents(config, log);
-  const progress = createProgressStore(config, log);
+  const events = await createTaskEvents(config, log);
+  const progress = await createProgressStore(config, log);
   const metrics = new Metrics();
-  const dispatcher = createDispatcher(config, log);
-  const rateLimitRedis = createRateLimitRedis(config, log, role);
+  const dispatcher = await createDispatcher(config, log);
+  const rateLimitRedis = await createRateLimitRedis(config, log, role);
 
   const authenticator = new Authenticator(keys);
   const stopForgetting = events.onIdentityChanged(() => authenticator.forgetAll());

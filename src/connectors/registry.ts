@@ -14,7 +14,8 @@ import { sqliteConnector } from './sqlite/sqlite-connector.js';
  *      `networkConfigSchema` / `fileConfigSchema`), `type <Engine>Config = Static<typeof schema>`, an
  *      `Engine<<Engine>Config>` (type id, name, capabilities, checkConfig, test, stream), and
  *      `export const <engine>Connector = defineConnector(schema, engine)`; a header comment listing
- *      the folder's files.
+ *      the folder's files. It imports no driver: `test` and `stream` load `<engine>-session.ts` and
+ *      `<engine>-stream.ts` with `await import()`, so the driver loads at first use, never at start-up.
  *    - `<engine>-session.ts`: open a connection (network engines dial the CheckedDestination from
  *      `destinationForQuery`/`destinationForTest` in network.ts, never the host name), the session
  *      settings that make values predictable (UTC, text forms), cancel on the server; usually a

@@ -1,11 +1,5 @@
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { framed, type PageFrame } from '../encoding/page-frame.js';
 import { ResultStoreError, isResultKey, listLimit, pageNumber, resultKey } from './result-store.js';
 import type { ResultStore } from './result-store.js';
@@ -17,6 +11,16 @@ export const MIN_PART_SIZE = 5 * MiB;
 const DELETE_BATCH = 1000;
 /** ListObjectsV2 answers at most 1000 names per request. */
 const LIST_BATCH = 1000;
+
+let sdkLoading: Promise<typeof S3Sdk> | undefined;
+/**
+ * The AWS SDK (some 20 MB of memory) is imported at a store's first request, not with this module: the
+ * embedded default, which stores files, never loads it (docs/ARCHITECTURE.md).
+ */
+function loadSdk(): Promise<typeof S3Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3');
+  return sdkLoading;
+}
 
 export interface S3ResultStoreOptions {
   bucket: string;
@@ -50,7 +54,9 @@ export class S3ResultStore implements ResultStore {
   readonly bucket: string;
   /** The normalized prefix: no leading, trailing or doubled slashes; '' for the bucket's root. */
   readonly prefix: string;
-  private readonly client: S3Client;
+  /** The caller's client, or ours once the first request has made it (see connect()). */
+  private client: S3Client | undefined;
+  private readonly clientOptions: Pick<S3ResultStoreOptions, 'endpoint' | 'region' | 'forcePathStyle'>;
   private readonly ownsClient: boolean;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
@@ -73,16 +79,28 @@ export class S3ResultStore implements ResultStore {
       throw new RangeError(`partSize must be an integer of at least 5 MiB, not ${this.partSize}.`);
     }
     this.ownsClient = options.client === undefined;
-    this.client =
-      options.client ??
-      new S3Client({
-        region: options.region,
-        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-        forcePathStyle: options.forcePathStyle,
-        // Without these a silent network or server would hang a worker's putPage forever; the SDK's
-        // own retries then take over. The idle timeout, unlike a total one, suits large pages too.
-        requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
-      });
+    this.client = options.client;
+    this.clientOptions = {
+      endpoint: options.endpoint,
+      region: options.region,
+      forcePathStyle: options.forcePathStyle,
+    };
+  }
+
+  /** The SDK and the client, both made at the first request (loadSdk()). */
+  private async connect(): Promise<{ sdk: typeof S3Sdk; client: S3Client }> {
+    const sdk = await loadSdk();
+    this.assertOpen();
+    const { endpoint, region, forcePathStyle } = this.clientOptions;
+    this.client ??= new sdk.S3Client({
+      region,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      forcePathStyle,
+      // Without these a silent network or server would hang a worker's putPage forever; the SDK's
+      // own retries then take over. The idle timeout, unlike a total one, suits large pages too.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
+    });
+    return { sdk, client: this.client };
   }
 
   async putPage(queryId: string, page: number, bytes: Buffer): Promise<void> {
@@ -90,11 +108,13 @@ export class S3ResultStore implements ResultStore {
     const key = this.pageKey(resultKey(queryId), pageNumber(page));
     const params = { Bucket: this.bucket, Key: key, Body: bytes, ContentType: 'application/json' };
     try {
+      const { sdk, client } = await this.connect();
       if (bytes.length > this.multipartThreshold) {
+        const { Upload } = await import('@aws-sdk/lib-storage');
         // Parts are retried one by one, so a network blip late in a large page does not resend it all.
-        await new Upload({ client: this.client, params, partSize: this.partSize, queueSize: 4 }).done();
+        await new Upload({ client, params, partSize: this.partSize, queueSize: 4 }).done();
       } else {
-        await this.client.send(new PutObjectCommand(params));
+        await client.send(new sdk.PutObjectCommand(params));
       }
     } catch (error) {
       throw this.failure('put', `Could not write page ${page} of result ${queryId}`, error);
@@ -105,7 +125,8 @@ export class S3ResultStore implements ResultStore {
     this.assertOpen();
     const key = this.pageKey(resultKey(queryId), pageNumber(page));
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const { sdk, client } = await this.connect();
+      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
       if (response.Body === undefined) return framed(new Uint8Array(0), frame);
       const body = await response.Body.transformToByteArray();
       // A connection cut mid-body must not pass for a shorter page.
@@ -124,10 +145,11 @@ export class S3ResultStore implements ResultStore {
     // The trailing slash keeps a result whose id merely starts with this one out of the listing.
     const resultPrefix = this.resultPrefix(resultKey(queryId));
     try {
+      const { sdk, client } = await this.connect();
       let continuationToken: string | undefined;
       do {
-        const listed = await this.client.send(
-          new ListObjectsV2Command({
+        const listed = await client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: resultPrefix,
             MaxKeys: DELETE_BATCH,
@@ -139,8 +161,8 @@ export class S3ResultStore implements ResultStore {
         );
         // The token points past the last listed key, so deleting these before the next listing is safe.
         for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-          const deleted = await this.client.send(
-            new DeleteObjectsCommand({
+          const deleted = await client.send(
+            new sdk.DeleteObjectsCommand({
               Bucket: this.bucket,
               Delete: { Objects: keys.slice(i, i + DELETE_BATCH), Quiet: true },
             }),
@@ -171,9 +193,10 @@ export class S3ResultStore implements ResultStore {
     // not meant to be kept between sweeps, and s3rver does not count common prefixes against MaxKeys.
     let startAfter = from === undefined ? undefined : pastPrefix(this.resultPrefix(from));
     try {
+      const { sdk, client } = await this.connect();
       for (;;) {
-        const listed = await this.client.send(
-          new ListObjectsV2Command({
+        const listed = await client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: base,
             Delimiter: '/',
@@ -212,7 +235,7 @@ export class S3ResultStore implements ResultStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient) this.client.destroy();
+    if (this.ownsClient) this.client?.destroy();
   }
 
   /** `id` is already a validated lower-case UUID and `page` a non-negative integer. */

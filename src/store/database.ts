@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -25,6 +26,14 @@ export interface MetadataStoreOptions {
 }
 
 const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * pg, loaded when a PostgreSQL store is opened: the embedded default (SQLite) never needs it, and the
+ * PostgreSQL connector loads it at its first query (docs/ARCHITECTURE.md). pg is CommonJS, so require()
+ * gives the same module instance as an import.
+ */
+let pgModule: typeof pg | undefined;
+const loadPg = (): typeof pg => (pgModule ??= createRequire(import.meta.url)('pg') as typeof pg);
 const PG_INT8 = 20;
 
 /**
@@ -36,7 +45,7 @@ const metadataTypes: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === PG_INT8 && format !== 'binary'
       ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+      : loadPg().types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /** Opens the metadata store named by QRUN_DATABASE_URL: `sqlite:<path>` or `postgres(ql)://…`. */
@@ -59,7 +68,7 @@ function openSqlite(file: string): MetadataStore {
 }
 
 function openPostgres(connectionString: string, options: MetadataStoreOptions): MetadataStore {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     // Names the connections in pg_stat_activity; an application_name in the URL wins.

@@ -14,8 +14,6 @@ import { defineConnector } from '../config-schema.js';
 import type { Engine } from '../connector.js';
 import { fileConfigSchema, resolveUnderRoot } from '../file-path.js';
 import { testByQuery } from '../support.js';
-import { isMemory } from './duckdb-session.js';
-import { streamDuckdb } from './duckdb-stream.js';
 
 /** How long `test()` may take (opening a file waits while another stream has it open the other way). */
 const TEST_TIMEOUT_MS = 30_000;
@@ -25,6 +23,20 @@ export const duckdbConfigSchema = fileConfigSchema(
 );
 
 export type DuckdbConfig = Static<typeof duckdbConfigSchema>;
+
+export const MEMORY = ':memory:';
+
+/** Whether the configuration opens a new, private in-memory database rather than a file. */
+export function isMemory(config: DuckdbConfig): boolean {
+  return config.path.trim() === MEMORY;
+}
+
+/**
+ * The driver (@duckdb/node-api, a native module of some 30 MB) loads at the first test or query, not
+ * at start-up (docs/ARCHITECTURE.md).
+ */
+const streamDuckdb: Engine<DuckdbConfig>['stream'] = async (config, sql, parameters, options, context) =>
+  (await import('./duckdb-stream.js')).streamDuckdb(config, sql, parameters, options, context);
 
 const duckdb: Engine<DuckdbConfig> = {
   type: 'duckdb',

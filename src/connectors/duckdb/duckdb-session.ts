@@ -6,7 +6,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DatabaseError, type ConnectorContext, type DuckDBLimits } from '../connector.js';
 import { organizationDir, resolveUnderRoot } from '../file-path.js';
 import { raceAbort, throwIfAborted } from '../support.js';
-import type { DuckdbConfig } from './duckdb-connector.js';
+import { isMemory, MEMORY, type DuckdbConfig } from './duckdb-connector.js';
 import { duckdbError } from './duckdb-errors.js';
 
 /**
@@ -14,13 +14,6 @@ import { duckdbError } from './duckdb-errors.js';
  * locked down to the organization's directory, with its own limits and spill directory), and one
  * connection per statement, which an abort interrupts.
  */
-
-export const MEMORY = ':memory:';
-
-/** Whether the configuration opens a new, private in-memory database rather than a file. */
-export function isMemory(config: DuckdbConfig): boolean {
-  return config.path.trim() === MEMORY;
-}
 
 /**
  * Set when an instance opens. Extensions are never downloaded or loaded from disk at run time, and

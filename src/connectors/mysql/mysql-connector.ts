@@ -9,12 +9,11 @@
  * - mysql-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */
 import { Type, type Static } from 'typebox';
+import type { EgressTarget } from '../../net/egress-policy.js';
 import { configSchema, defineConnector } from '../config-schema.js';
 import type { Engine } from '../connector.js';
 import { checkNetworkConfig, networkField, testConnection } from '../network.js';
 import { toMysqlError } from './mysql-errors.js';
-import { endMysqlConnection, mysqlTarget, openMysqlConnection, runSql } from './mysql-session.js';
-import { streamMysql } from './mysql-stream.js';
 
 /**
  * Polytomic's `mysql` fields (`dbname`, `account`, `passwd`); qrun's earlier names (`database`, `username`,
@@ -32,6 +31,11 @@ export const mysqlConfigSchema = configSchema({
 
 export type MysqlConfig = Static<typeof mysqlConfigSchema>;
 
+/** Where a connection goes, as the egress policy checks it (no database name: none to compare). */
+export function mysqlTarget(config: MysqlConfig): EgressTarget {
+  return { hostname: config.hostname, port: config.port, database: config.dbname ?? '' };
+}
+
 const mysql: Engine<MysqlConfig> = {
   type: 'mysql',
   name: 'MySQL / MariaDB',
@@ -40,15 +44,19 @@ const mysql: Engine<MysqlConfig> = {
   checkConfig: checkNetworkConfig,
   target: mysqlTarget,
 
-  test: (config, context) =>
-    testConnection(mysqlTarget(config), context, {
+  // The driver (mysql2) loads at the first test or query, not at start-up (docs/ARCHITECTURE.md).
+  async test(config, context) {
+    const { endMysqlConnection, openMysqlConnection, runSql } = await import('./mysql-session.js');
+    return testConnection(mysqlTarget(config), context, {
       open: (destination) => openMysqlConnection(config, destination),
       query: (connection) => runSql(connection, 'SELECT 1'),
       end: endMysqlConnection,
       toError: (err) => toMysqlError(err, config),
-    }),
+    });
+  },
 
-  stream: streamMysql,
+  stream: async (config, sql, parameters, options, context) =>
+    (await import('./mysql-stream.js')).streamMysql(config, sql, parameters, options, context),
 };
 
 export const mysqlConnector = defineConnector(mysqlConfigSchema, mysql);

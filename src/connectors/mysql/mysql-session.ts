@@ -1,7 +1,7 @@
 import mysql from 'mysql2';
 import type { Connection, ConnectionOptions } from 'mysql2';
 import { checkedSocket, type CheckedSocket } from '../../net/checked-socket.js';
-import type { CheckedDestination, EgressTarget } from '../../net/egress-policy.js';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { connectError } from '../network.js';
 import { StatementSession, withTimeout } from '../support.js';
 import type { MysqlConfig } from './mysql-connector.js';
@@ -10,11 +10,6 @@ import { isFatal } from './mysql-errors.js';
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** The side connection that kills a statement must not hold up an abort for long. */
 const SIDE_TIMEOUT_MS = 5_000;
-
-/** Where a connection goes, as the egress policy checks it (no database name: none to compare). */
-export function mysqlTarget(config: MysqlConfig): EgressTarget {
-  return { hostname: config.hostname, port: config.port, database: config.dbname ?? '' };
-}
 
 /**
  * UTC, so TIMESTAMP text is UTC; a generous net_write_timeout, because back-pressure may leave the

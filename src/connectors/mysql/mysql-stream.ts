@@ -8,9 +8,9 @@ import type {
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
 import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
-import type { MysqlConfig } from './mysql-connector.js';
+import { mysqlTarget, type MysqlConfig } from './mysql-connector.js';
 import { toMysqlError } from './mysql-errors.js';
-import { MysqlSession, mysqlTarget } from './mysql-session.js';
+import { MysqlSession } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
 
 /** Geometry as MySQL's own bytes (SRID + WKB) rather than the driver's lossy {x, y} objects. */

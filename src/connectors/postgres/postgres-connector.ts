@@ -9,12 +9,11 @@
  * - postgres-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */
 import type { Static } from 'typebox';
+import type { EgressTarget } from '../../net/egress-policy.js';
 import { configSchema, defineConnector } from '../config-schema.js';
 import type { Engine } from '../connector.js';
 import { checkNetworkConfig, networkField, testConnection } from '../network.js';
 import { toPgError } from './postgres-errors.js';
-import { endPgClient, openPgClient, pgTarget } from './postgres-session.js';
-import { streamPostgres } from './postgres-stream.js';
 
 /** Polytomic's `postgresql` fields, under the same names. */
 export const pgConfigSchema = configSchema({
@@ -28,6 +27,11 @@ export const pgConfigSchema = configSchema({
 
 export type PgConfig = Static<typeof pgConfigSchema>;
 
+/** Where a connection goes, as the egress policy checks it. */
+export function pgTarget(config: PgConfig): EgressTarget {
+  return { hostname: config.hostname, port: config.port, database: config.database };
+}
+
 const postgres: Engine<PgConfig> = {
   type: 'postgresql',
   name: 'PostgreSQL',
@@ -36,15 +40,19 @@ const postgres: Engine<PgConfig> = {
   checkConfig: checkNetworkConfig,
   target: pgTarget,
 
-  test: (config, context) =>
-    testConnection(pgTarget(config), context, {
+  // The driver (pg, pg-cursor) loads at the first test or query, not at start-up (docs/ARCHITECTURE.md).
+  async test(config, context) {
+    const { endPgClient, openPgClient } = await import('./postgres-session.js');
+    return testConnection(pgTarget(config), context, {
       open: (destination) => openPgClient(config, destination),
       query: (client) => client.query('SELECT 1'),
       end: endPgClient,
       toError: (err) => toPgError(err, config),
-    }),
+    });
+  },
 
-  stream: streamPostgres,
+  stream: async (config, sql, parameters, options, context) =>
+    (await import('./postgres-stream.js')).streamPostgres(config, sql, parameters, options, context),
 };
 
 export const postgresConnector = defineConnector(pgConfigSchema, postgres);

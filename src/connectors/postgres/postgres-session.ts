@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig } from 'pg';
 import { checkedSocket } from '../../net/checked-socket.js';
-import type { CheckedDestination, EgressTarget } from '../../net/egress-policy.js';
+import type { CheckedDestination } from '../../net/egress-policy.js';
 import { connectError } from '../network.js';
 import { StatementSession, withTimeout } from '../support.js';
 import type { PgConfig } from './postgres-connector.js';
@@ -10,11 +10,6 @@ import type { PgConfig } from './postgres-connector.js';
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Side connections (cancel, type lookup) must not hold up an abort for long. */
 const SIDE_TIMEOUT_MS = 5_000;
-
-/** Where a connection goes, as the egress policy checks it. */
-export function pgTarget(config: PgConfig): EgressTarget {
-  return { hostname: config.hostname, port: config.port, database: config.database };
-}
 
 /** Every value arrives as the server's exact text; postgres-values.ts decides what it becomes. */
 const rawText = (value: string) => value;

@@ -10,9 +10,9 @@ import type {
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
 import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
-import type { PgConfig } from './postgres-connector.js';
+import { pgTarget, type PgConfig } from './postgres-connector.js';
 import { copyOutRefused, toPgError } from './postgres-errors.js';
-import { PgSession, pgTarget, RAW_TYPES } from './postgres-session.js';
+import { PgSession, RAW_TYPES } from './postgres-session.js';
 import { builtinType, decoderFor, resolvePgTypes, type PgDecoder } from './postgres-values.js';
 
 type RawRow = (string | null)[];
