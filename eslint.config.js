@@ -13,7 +13,7 @@ const LAYERS = [
   ['http'],
   ['service'],
   ['worker', 'dispatch', 'events'],
-  ['store', 'results', 'encoding', 'connectors', 'auth', 'crypto', 'net', 'config', 'wire'],
+  ['store', 'results', 'encoding', 'export', 'connectors', 'auth', 'crypto', 'net', 'config', 'wire'],
   ['core'],
 ];
 

@@ -18,6 +18,7 @@ export const SCALE_OUT_SUITES: readonly string[] = [
   'test/integration/callbacks.test.ts',
   'test/integration/clean-up.test.ts',
   'test/integration/connections-api.test.ts',
+  'test/integration/exports.test.ts',
   'test/integration/http-basics.test.ts',
   'test/integration/identity.test.ts',
   'test/integration/metadata-store.test.ts',
@@ -40,7 +41,8 @@ export const SCALE_OUT_SUITES: readonly string[] = [
 
 /** Files that use the switch but run in the first pass only, each with its reason. */
 export const FIRST_PASS_ONLY: Readonly<Record<string, string>> = {
-  'test/cli/cli.test.ts': 'the CLI talks HTTP only: what it prints does not depend on the deployment behind the API',
+  'test/cli/cli.test.ts':
+    'the CLI talks HTTP only: what it prints does not depend on the deployment behind the API',
   'test/browser/console.test.ts':
     'the console is static files and API calls; what it shows does not depend on the deployment behind the API',
 };

@@ -27,6 +27,7 @@ import { meRoutes } from './routes/me.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { queryRoutes } from './routes/queries.js';
 import { queryEventRoutes } from './routes/query-events.js';
+import { queryExportRoutes } from './routes/query-export.js';
 import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import type { ConnectionService } from '../service/connection-service.js';
 import type { IdentityService } from '../service/identity-service.js';
@@ -123,6 +124,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(connectionRoutes(deps.connections));
   await app.register(queryRoutes(deps.queries));
   await app.register(queryEventRoutes(deps.queries, { heartbeatSeconds: config.sseHeartbeatSeconds }));
+  await app.register(queryExportRoutes(deps.queries));
   await app.register(webhookSecretRoutes(deps.webhooks));
   await app.register(consoleRoutes());
   return app;

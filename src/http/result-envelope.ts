@@ -14,6 +14,10 @@ export function resultEnvelope(result: FinishedResult): PageFrame {
     `{"data":{"id":${JSON.stringify(result.id)},"status":"done","fields":${result.fieldsJson},` +
     `"schema":${result.schemaJson},"count":${result.count},"truncated":${result.truncated},` +
     `"expires":${JSON.stringify(result.expires)},"results":`;
-  const links = JSON.stringify({ next: link(result.nextPage), previous: link(result.previousPage) });
+  const links = JSON.stringify({
+    next: link(result.nextPage),
+    previous: link(result.previousPage),
+    export: `/api/queries/${result.id}/export`,
+  });
   return { head: Buffer.from(head), tail: Buffer.from(`,"error":null},"links":${links}}`) };
 }

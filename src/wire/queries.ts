@@ -133,6 +133,13 @@ export const QueryResult = Type.Object({
 export const Links = Type.Object({
   next: Type.Union([Type.String(), Type.Null()]),
   previous: Type.Union([Type.String(), Type.Null()]),
+  export: Type.Optional(
+    Type.String({
+      description:
+        'qrun extension: the whole result as one download; add `?format=csv|tsv|ndjson|json|parquet|arrow`.',
+      examples: ['/api/queries/43d8a2f6-58c5-4b5e-9d0b-2b1c4e3f6a70/export'],
+    }),
+  ),
 });
 
 export const QuerySummary = Type.Object({

@@ -353,7 +353,11 @@ describe('reading', () => {
     });
     const done = await waitDone(s, admin, r.body.data.id);
     expect(done.body.data).toMatchObject({ status: 'done', fields: [], count: 0, results: [] });
-    expect(done.body.links).toEqual({ next: null, previous: null });
+    expect(done.body.links).toEqual({
+      next: null,
+      previous: null,
+      export: `/api/queries/${r.body.data.id}/export`,
+    });
   });
 
   it('a database error ends failed with its message and leaves no pages', async () => {

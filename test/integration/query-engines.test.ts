@@ -939,7 +939,11 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
         results: [],
         error: null,
       });
-      expect(r.body.links).toEqual({ next: null, previous: null });
+      expect(r.body.links).toEqual({
+        next: null,
+        previous: null,
+        export: `/api/queries/${r.body.data.id}/export`,
+      });
       if (i === engine.noRows.length - 2) {
         // Before the DROP: the INSERT really happened.
         const count = await run(engine.noRowsCount);
@@ -1041,7 +1045,11 @@ describe.each(engineFixtures())('$type through HTTP', (fixture: EngineFixture) =
     const r = await run(bigQuery, { max_rows: 10 });
     expect(r.body.data, r.text).toMatchObject({ status: 'done', count: 10, truncated: true });
     expect(r.body.data.results).toHaveLength(10);
-    expect(r.body.links).toEqual({ next: null, previous: null });
+    expect(r.body.links).toEqual({
+      next: null,
+      previous: null,
+      export: `/api/queries/${r.body.data.id}/export`,
+    });
     const ids = (parseExact(r.text) as any).data.results.map((row: { id: Num }) => row.id.text);
     expect(ids).toEqual(Array.from({ length: 10 }, (_, i) => String(9007199254740001n + BigInt(i))));
   });
