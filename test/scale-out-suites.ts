@@ -32,6 +32,7 @@ export const SCALE_OUT_SUITES: readonly string[] = [
   'test/security/callbacks.test.ts',
   'test/security/connection-secrets.test.ts',
   'test/security/egress.test.ts',
+  'test/security/exports.test.ts',
   'test/security/file-isolation.test.ts',
   'test/security/fuzz.test.ts',
   'test/security/keys-files-logs.test.ts',
