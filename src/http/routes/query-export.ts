@@ -38,10 +38,23 @@ const DESCRIPTION = [
 const EMPTY_FRAME: PageFrame = { head: Buffer.alloc(0), tail: Buffer.alloc(0) };
 
 /** Which content types the 200 may have, for the OpenAPI document. */
+/** What the text formats look like for a two-row result (the binary ones are Arrow IPC and Parquet files). */
+const EXAMPLES: Partial<Record<(typeof EXPORT_FORMATS)[number], string>> = {
+  csv: 'id,name\r\n1,Ada\r\n2,Grace\r\n',
+  tsv: 'id\tname\r\n1\tAda\r\n2\tGrace\r\n',
+  ndjson: '{"id":1,"name":"Ada"}\n{"id":2,"name":"Grace"}\n',
+  json: '[\n{"id":1,"name":"Ada"},\n{"id":2,"name":"Grace"}\n]\n',
+};
+
 const CONTENT = Object.fromEntries(
   EXPORT_FORMATS.map((f) => [
     FORMAT_INFO[f].contentType.split(';')[0]!,
-    { schema: Type.String({ description: `format=${f}` }) },
+    {
+      schema: Type.String({
+        description: `format=${f}`,
+        ...(EXAMPLES[f] === undefined ? {} : { examples: [EXAMPLES[f]] }),
+      }),
+    },
   ]),
 );
 
