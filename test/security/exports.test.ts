@@ -90,5 +90,38 @@ describe('exports', () => {
       headers: { authorization: `Bearer ${owner.bearer}` },
     });
     expect(ok.headers.get('content-disposition')).toBe(`attachment; filename="${queryId}.ndjson"`);
+    await ok.body?.cancel();
+  });
+
+  it('cannot hold the server open by not reading: closing the server cuts the download', async () => {
+    const other = await startTestServer();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    try {
+      const t = await createTenant(other, 'export-slow');
+      const pg = await createPostgresConnection(other, t.admin);
+      const id = await submitQuery(
+        other,
+        t.admin,
+        pg,
+        'select g, md5(g::text) from generate_series(1, 200000) g',
+      );
+      await waitForQueryEnd(other, t.admin, id);
+      const r = await fetch(`${other.url}/api/queries/${id}/export?format=csv`, {
+        headers: { authorization: `Bearer ${t.admin.bearer}` },
+      });
+      expect(r.status).toBe(200);
+      reader = r.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      // The client reads no more. Closing the server must not wait for it (the test would time out).
+      await other.close();
+      // The client sees the download end early, as an error, never as a complete file.
+      await expect(
+        (async () => {
+          for (;;) if ((await reader!.read()).done) return 'complete';
+        })(),
+      ).rejects.toThrow();
+    } finally {
+      await other.close();
+    }
   });
 });

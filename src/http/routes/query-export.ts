@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -62,6 +63,15 @@ const CONTENT = Object.fromEntries(
 export const queryExportRoutes =
   (queries: QueryService): FastifyPluginAsyncTypebox =>
   async (app) => {
+    /**
+     * Downloads under way. Closing the server cuts them: a client that stops reading would otherwise hold
+     * a closing server open for as long as it likes (a cut download never looks complete: see below).
+     */
+    const open = new Set<ServerResponse>();
+    app.addHook('preClose', async () => {
+      for (const response of open) response.destroy();
+    });
+
     app.get(
       '/api/queries/:id/export',
       {
@@ -129,8 +139,12 @@ export const queryExportRoutes =
         if (gzip) reply.header('content-encoding', 'gzip');
         const send = (payload?: unknown) => (reply as FastifyReply).send(payload);
         if (req.method === 'HEAD') return send();
-        // The client went away: stop reading pages (the stream's own teardown ends the writer).
-        reply.raw.once('close', () => controller.abort());
+        // The client went away (or the server cut it): stop reading pages (the stream's teardown ends the writer).
+        open.add(reply.raw);
+        reply.raw.once('close', () => {
+          open.delete(reply.raw);
+          controller.abort();
+        });
         const source = Readable.from(download.chunks, { objectMode: false, highWaterMark: 64 * 1024 });
         if (!gzip) return send(source);
         const zipped = createGzip();
