@@ -44,6 +44,8 @@ export const SCALE_OUT_SUITES: readonly string[] = [
 export const FIRST_PASS_ONLY: Readonly<Record<string, string>> = {
   'test/cli/cli.test.ts':
     'the CLI talks HTTP only: what it prints does not depend on the deployment behind the API',
+  'test/integration/server-close.test.ts':
+    'closing the HTTP server cuts connections in src/http alone, before any store or queue is closed',
   'test/browser/console.test.ts':
     'the console is static files and API calls; what it shows does not depend on the deployment behind the API',
 };

@@ -17,6 +17,7 @@ import {
   registerProtocolChecks,
 } from './plugins/error-handler.js';
 import { registerNotFound } from './plugins/not-found.js';
+import { registerSilentConnectionReaper } from './plugins/silent-connections.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestMetrics } from './plugins/request-metrics.js';
@@ -105,6 +106,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   registerErrorHandler(app);
   registerProtocolChecks(app);
   registerNotFound(app);
+  registerSilentConnectionReaper(app);
   registerRequestMetrics(app, deps.metrics);
   registerAuthentication(app, deps.authenticator);
   markDocsPublic(app);
@@ -143,6 +145,7 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
   registerErrorHandler(app);
   registerProtocolChecks(app);
   registerNotFound(app);
+  registerSilentConnectionReaper(app);
   registerRequestMetrics(app, deps.metrics);
   await app.register(healthRoutes(() => deps.isReady(), deps.metrics));
   return app;
