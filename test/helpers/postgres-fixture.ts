@@ -49,6 +49,13 @@ const valueCases: ValueCase[] = [
     types: ['text', 'varchar', 'bpchar', 'uuid', 'qrun_mood', 'name'],
   },
   {
+    // COPY's text format escapes these (postgres-copy.ts): each must come back as the database has it.
+    name: 'text with tabs, newlines, backslashes, a literal \\N and non-ASCII is exact',
+    sql: "SELECT E'a\\tb\\nc\\rd\\\\e\\bf\\fg\\x0bh' AS a, E'\\\\N' AS b, 'N' AS c, '' AS d, 'é€😀 中文' AS e, E'\\\\' AS f",
+    expected: ['a\tb\nc\rd\\e\bf\fg\vh', '\\N', 'N', '', 'é€😀 中文', '\\'],
+    types: ['text', 'text', 'text', 'text', 'text', 'text'],
+  },
+  {
     name: 'dates keep their text; infinity and BC stay as the database wrote them',
     sql: "SELECT '2026-01-02'::date AS a, 'infinity'::date AS b, '0044-03-15 BC'::date AS c",
     expected: ['2026-01-02', 'infinity', '0044-03-15 BC'],

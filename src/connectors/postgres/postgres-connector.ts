@@ -1,10 +1,12 @@
 /**
- * PostgreSQL (and wire-compatible servers): one pg Client per statement, rows from a pg-cursor, values
- * as exact text mapped by type, cancel via pg_cancel_backend.
+ * PostgreSQL (and wire-compatible servers): one pg Client per statement, rows read as COPY's text
+ * output where the statement allows it and from a pg-cursor otherwise, values as exact text mapped by
+ * type, cancel via pg_cancel_backend.
  *
  * - postgres-connector.ts  the Connector: configuration schema, capabilities, test, stream entry
  * - postgres-session.ts    a client on a checked socket, session settings, side connections, cancel
- * - postgres-stream.ts     one statement → batches of rows (pg-cursor, COPY refused)
+ * - postgres-stream.ts     one statement → batches of rows: chooses COPY or the cursor (a user's COPY refused)
+ * - postgres-copy.ts       the COPY path: which statements, Describe, COPY text → raw values
  * - postgres-values.ts     column types (built-in table, pg_type lookup) and text → CellValue, arrays
  * - postgres-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */

@@ -9,13 +9,12 @@ import type {
   StreamOptions,
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
-import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
+import { batchRows, errorText, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
 import { pgTarget, type PgConfig } from './postgres-connector.js';
 import { copyOutRefused, toPgError } from './postgres-errors.js';
+import { COPY_PREFIX, copyStatement, describeStatement, startCopy, type RawRow } from './postgres-copy.js';
 import { PgSession, RAW_TYPES } from './postgres-session.js';
 import { builtinType, decoderFor, resolvePgTypes, type PgDecoder } from './postgres-values.js';
-
-type RawRow = (string | null)[];
 
 /** The part of pg's Connection a refused COPY FROM STDIN needs (absent from its type declarations). */
 interface CopyConnection {
@@ -57,10 +56,14 @@ function read(
   );
 }
 
+/** Which way a statement's rows are read: `auto` chooses per statement (tests force one or the other). */
+export type PgReadPath = 'auto' | 'cursor' | 'copy';
+
 /**
- * One statement on its own connection (PgSession): a pg-cursor reads `batchSize` rows per round trip,
- * so the server holds the rest and memory stays flat. The first batch is read here, since it brings
- * the columns; types that are not built in are looked up on a side connection.
+ * One statement on its own connection (PgSession). A query without parameters that starts like one COPY
+ * takes (postgres-copy.ts) and that PostgreSQL's Describe says returns rows runs as `COPY (…) TO STDOUT`;
+ * everything else (parameters, DML, DDL, SHOW, a user's own COPY) through a pg-cursor that reads
+ * `batchSize` rows per round trip. Either way the server holds what is not read yet, so memory stays flat.
  */
 export async function streamPostgres(
   config: PgConfig,
@@ -68,43 +71,79 @@ export async function streamPostgres(
   parameters: readonly ParameterValue[],
   { signal, batchSize }: StreamOptions,
   context: ConnectorContext,
+  path: PgReadPath = 'auto',
 ): Promise<QueryStream> {
   throwIfAborted(signal);
   const size = batchRows(batchSize);
   const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
   const session = new PgSession(config, destination, signal);
+  const copy = path !== 'cursor' && parameters.length === 0 ? copyStatement(sql) : undefined;
+  if (path === 'copy' && copy === undefined) throw new Error(`Not a statement for COPY: ${sql}`);
+  // Positions in COPY's errors count from the start of `COPY (`; the caller sent the statement alone.
+  let shift = 0;
   return session.stream<RawRow>(
     async (client) => {
+      // A statement that does not parse, or returns no rows, goes the cursor's way (and fails there as
+      // the user would expect, with positions in their own text).
+      const described =
+        copy === undefined ? null : await session.guard(describeStatement(client, sql).catch(() => null));
+      if (described !== null && copy !== undefined) {
+        const columns = await columnsOf(session, described);
+        const reader = startCopy(client, copy, described.length);
+        try {
+          const first = await session.guard(reader.read(size));
+          shift = COPY_PREFIX.length;
+          return { ...columns, first, read: () => session.guard(reader.read(size)) };
+        } catch (err) {
+          // A syntax error before any row is the wrapping, not the statement (copyStatement misread its
+          // end): the cursor runs it as sent. Had it already run, it failed, so its work was rolled back.
+          if (reader.received > 0 || errorText(err, 'code') !== '42601' || signal.aborted) {
+            shift = COPY_PREFIX.length;
+            throw err;
+          }
+        }
+      }
       const cursor = client.query(
         new QrunCursor(sql, [...parameters], { rowMode: 'array', types: RAW_TYPES }),
       );
       const first = await read(session, cursor, size);
-      const oids = first.fields.map((f) => f.dataTypeID);
-      const types = oids.every((oid) => builtinType(oid))
-        ? new Map(oids.map((oid) => [oid, builtinType(oid)]))
-        : await session.side((side) =>
-            resolvePgTypes(oids, async (text, values) => {
-              const result = await side.query<RawRow>({ text, values, rowMode: 'array' });
-              return result.rows;
-            }),
-          );
-      const columns: ColumnInfo[] = [];
-      const decoders: PgDecoder[] = [];
-      for (const field of first.fields) {
-        const type = types.get(field.dataTypeID) ?? { name: String(field.dataTypeID), kind: 'text' as const };
-        columns.push({ name: field.name, type: type.name });
-        decoders.push(decoderFor(type));
-      }
-      return {
-        columns,
-        // Fewer rows than asked for means the portal is exhausted: the connection is released at once.
-        first,
-        read: () => read(session, cursor, size),
-        decode: (rows) => decodeRows(rows, decoders),
-      };
+      return { ...(await columnsOf(session, first.fields)), first, read: () => read(session, cursor, size) };
     },
-    (err) => toPgError(err, config, signal),
+    (err) => toPgError(shiftPosition(err, shift), config, signal),
   );
+}
+
+/** The columns of `fields` and their decoders; types that are not built in are looked up on a side connection. */
+async function columnsOf(
+  session: PgSession,
+  fields: FieldDef[],
+): Promise<{ columns: ColumnInfo[]; decode: (rows: RawRow[]) => CellValue[][] }> {
+  const oids = fields.map((f) => f.dataTypeID);
+  const types = oids.every((oid) => builtinType(oid))
+    ? new Map(oids.map((oid) => [oid, builtinType(oid)]))
+    : await session.side((side) =>
+        resolvePgTypes(oids, async (text, values) => {
+          const result = await side.query<RawRow>({ text, values, rowMode: 'array' });
+          return result.rows;
+        }),
+      );
+  const columns: ColumnInfo[] = [];
+  const decoders: PgDecoder[] = [];
+  for (const field of fields) {
+    const type = types.get(field.dataTypeID) ?? { name: String(field.dataTypeID), kind: 'text' as const };
+    columns.push({ name: field.name, type: type.name });
+    decoders.push(decoderFor(type));
+  }
+  return { columns, decode: (rows) => decodeRows(rows, decoders) };
+}
+
+/** `err` with its position moved back by `shift` characters (an error inside the COPY's statement). */
+function shiftPosition(err: unknown, shift: number): unknown {
+  if (shift === 0 || typeof err !== 'object' || err === null) return err;
+  const position = Number(Reflect.get(err, 'position'));
+  if (Number.isInteger(position))
+    Reflect.set(err, 'position', position > shift ? String(position - shift) : undefined);
+  return err;
 }
 
 function decodeRows(rows: RawRow[], decoders: PgDecoder[]): CellValue[][] {

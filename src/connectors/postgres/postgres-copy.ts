@@ -1,0 +1,317 @@
+import type { FieldDef } from 'pg';
+import type pg from 'pg';
+import pgCopy from 'pg-copy-streams';
+import type { RawBatch } from '../support.js';
+
+/**
+ * The COPY path: a query that returns rows runs as `COPY (<query>) TO STDOUT`, and its rows are read
+ * from COPY's text format instead of as DataRow messages. PostgreSQL writes each value with the same
+ * output function either way (so the same text, under the same session settings); COPY only escapes
+ * backslash, tab, newline and carriage return and writes NULL as `\N`. Reading it skips pg's
+ * per-message parsing and the cursor's round trip per batch: this is how `psql \copy` moves rows.
+ *
+ * postgres-stream.ts decides per statement which path runs; this module has the pieces.
+ */
+
+export type RawRow = (string | null)[];
+
+/** What goes before the statement; an error's position is shifted back by its length. */
+export const COPY_PREFIX = 'COPY (';
+/** After it: a newline first, so a `--` comment at the statement's end cannot swallow the parenthesis. */
+const COPY_SUFFIX = '\n) TO STDOUT';
+
+/** First words of statements COPY takes as its query (DML with RETURNING also works, but stays on the cursor). */
+const COPYABLE_KEYWORDS = new Set(['select', 'with', 'values', 'table']);
+
+/**
+ * The COPY statement for `sql`, or undefined when it must not be wrapped: it does not start with one of
+ * COPYABLE_KEYWORDS (after comments and parentheses), or the text could not be read to its end (an
+ * unterminated quote or comment: the server's own error then comes from the cursor path).
+ * A final `;` (and comments after it) is dropped, since it is not allowed inside the parentheses.
+ */
+export function copyStatement(sql: string): string | undefined {
+  const scan = scanSql(sql);
+  if (!scan || !COPYABLE_KEYWORDS.has(scan.keyword)) return undefined;
+  return COPY_PREFIX + sql.slice(0, scan.end) + COPY_SUFFIX;
+}
+
+interface SqlScan {
+  /** The first keyword, lower case. */
+  keyword: string;
+  /** Where the statement's text ends: before a final `;` and anything but comments and space after it. */
+  end: number;
+}
+
+const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
+const isIdentStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
+const isIdentChar = (c: string) => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
+
+/**
+ * Reads SQL the way PostgreSQL's lexer splits it (quotes, `E''` escapes, quoted identifiers, dollar
+ * quotes, nested block comments, line comments) far enough to find the first keyword and a final `;`.
+ * Undefined when a quote or comment is never closed.
+ */
+export function scanSql(sql: string): SqlScan | undefined {
+  let keyword = '';
+  /** The end of the last thing that is neither space, comment nor `;`. */
+  let end = 0;
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    const next = sql[i + 1];
+    if (isSpace(c)) {
+      i++;
+    } else if (c === '-' && next === '-') {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? n : nl + 1;
+    } else if (c === '/' && next === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
+        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
+        else i++;
+      }
+      if (depth > 0) return undefined;
+    } else if (c === ';') {
+      i++;
+    } else {
+      let stop: number | undefined;
+      if (c === "'" || c === '"') {
+        const escapes = c === "'" && i > 0 && /[eE]/.test(sql[i - 1]!) && !isIdentChar(sql[i - 2] ?? ' ');
+        stop = closeQuote(sql, i, c, escapes);
+      } else if (c === '$' && (next === '$' || (next !== undefined && isIdentStart(next)))) {
+        const tag = /^\$[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*\$|^\$\$/.exec(sql.slice(i, i + 64));
+        if (tag) {
+          const close = sql.indexOf(tag[0], i + tag[0].length);
+          if (close < 0) return undefined;
+          stop = close + tag[0].length;
+        }
+      } else if (isIdentStart(c)) {
+        let j = i + 1;
+        while (j < n && isIdentChar(sql[j]!)) j++;
+        if (keyword === '') keyword = sql.slice(i, j).toLowerCase();
+        stop = j;
+      }
+      if (stop === undefined) {
+        // Any other character: an operator, a digit, a parenthesis (before the keyword too: `(SELECT …)`).
+        stop = i + 1;
+        if (keyword === '' && c !== '(') keyword = c;
+      }
+      if (stop < 0) return undefined;
+      i = stop;
+      end = i;
+    }
+  }
+  return { keyword, end };
+}
+
+/** The index after the quote that closes the one at `open`; -1 when there is none. */
+function closeQuote(sql: string, open: number, quote: string, backslashEscapes: boolean): number {
+  let i = open + 1;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (backslashEscapes && c === '\\') i += 2;
+    else if (c === quote) {
+      if (sql[i + 1] === quote) i += 2;
+      else return i + 1;
+    } else i++;
+  }
+  return -1;
+}
+
+/**
+ * The columns a statement would return, from PostgreSQL's own Parse and Describe of it (nothing is
+ * executed): null when it returns no rows (DDL, DML without RETURNING, SET…). Rejects with the server's
+ * error when the statement does not parse (or is more than one statement).
+ */
+export function describeStatement(client: pg.Client, sql: string): Promise<FieldDef[] | null> {
+  return new Promise((resolve, reject) => {
+    let fields: FieldDef[] | null = null;
+    // A pg "submittable": the client hands it the connection when it is its turn, then the replies.
+    const describe = {
+      submit(connection: DescribeConnection) {
+        connection.parse({ text: sql, name: '', types: [] });
+        connection.describe({ type: 'S', name: '' });
+        connection.sync();
+      },
+      handleRowDescription(message: { fields: FieldDef[] }) {
+        fields = message.fields;
+      },
+      // pg forgets the active query on an error (its ReadyForQuery then reaches no one): settle here.
+      handleError(err: unknown) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+      handleReadyForQuery() {
+        resolve(fields);
+      },
+      // Not sent for a Describe; present because pg calls them for any reply it gets.
+      handleDataRow() {},
+      handleCommandComplete() {},
+      handleEmptyQuery() {},
+      handlePortalSuspended() {},
+      handleCopyInResponse() {},
+      handleCopyData() {},
+    };
+    client.query(describe as unknown as pg.Submittable);
+  });
+}
+
+/** The parts of pg's Connection a Describe needs (absent from its type declarations). */
+interface DescribeConnection {
+  parse(query: { text: string; name: string; types: number[] }): void;
+  describe(message: { type: 'S' | 'P'; name: string }): void;
+  sync(): void;
+}
+
+/** A running `COPY … TO STDOUT` on `client`, read as rows of `width` raw values. */
+export function startCopy(client: pg.Client, statement: string, width: number): CopyRowReader {
+  const stream = client.query(pgCopy.to(statement));
+  return new CopyRowReader(stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>, width);
+}
+
+/**
+ * COPY's text format → rows of raw values (the text each value's output function wrote, or null), a
+ * batch at a time, pulling chunks from the copy stream only as batches are asked for (back-pressure
+ * reaches the socket).
+ */
+export class CopyRowReader {
+  /** Bytes received so far, to tell an error before any row from one in the middle. */
+  received = 0;
+  private rest: Buffer | undefined;
+  private offset = 0;
+  private ended = false;
+
+  constructor(
+    private readonly chunks: AsyncIterator<Buffer>,
+    private readonly width: number,
+  ) {}
+
+  async read(count: number): Promise<RawBatch<RawRow>> {
+    const rows: RawRow[] = [];
+    for (;;) {
+      if (this.rest) {
+        this.offset = parseCopyRows(this.rest, this.offset, this.width, rows, count);
+        if (this.offset === this.rest.length) this.rest = undefined;
+      }
+      if (rows.length >= count || this.ended) break;
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.ended = true;
+        if (this.rest) throw new Error('The COPY data ended in the middle of a row.');
+        break;
+      }
+      const chunk = next.value;
+      this.received += chunk.length;
+      if (!this.rest) {
+        this.rest = chunk;
+      } else {
+        this.rest = Buffer.concat([this.rest.subarray(this.offset), chunk]);
+      }
+      this.offset = 0;
+    }
+    return { rows, done: this.ended && !this.rest };
+  }
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+
+/**
+ * Parses whole rows of COPY text from `buf` at `start` into `rows`, until `limit` rows are there or
+ * only a partial row is left; returns where the unparsed part begins.
+ */
+export function parseCopyRows(
+  buf: Buffer,
+  start: number,
+  width: number,
+  rows: RawRow[],
+  limit: number,
+): number {
+  const length = buf.length;
+  let pos = start;
+  while (rows.length < limit && pos < length) {
+    const row: RawRow = new Array<string | null>(width);
+    let column = 0;
+    let fieldStart = pos;
+    let escaped = false;
+    let i = pos;
+    for (; i < length; i++) {
+      const b = buf[i];
+      if (b === BACKSLASH) {
+        escaped = true;
+        i++; // the escaped character is never a separator
+      } else if (b === TAB || b === NEWLINE) {
+        if (width === 0 && b === NEWLINE && i === fieldStart) break; // a row of no columns is an empty line
+        if (column >= width) throw new Error(`A COPY row has more than the ${width} columns described.`);
+        row[column++] = escaped ? unescapeField(buf, fieldStart, i) : buf.toString('utf8', fieldStart, i);
+        escaped = false;
+        fieldStart = i + 1;
+        if (b === NEWLINE) break;
+      }
+    }
+    if (i >= length) return pos; // a partial row: wait for the rest
+    if (column !== width) throw new Error(`A COPY row has ${column} of the ${width} columns described.`);
+    rows.push(row);
+    pos = i + 1;
+  }
+  return pos;
+}
+
+/** A field with backslashes: `\N` is NULL; `\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal and `\x` escapes. */
+function unescapeField(buf: Buffer, start: number, end: number): string | null {
+  if (end - start === 2 && buf[start + 1] === 0x4e /* N */) return null;
+  const out = Buffer.allocUnsafe(end - start);
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b !== BACKSLASH || i + 1 >= end) {
+      out[n++] = b;
+      continue;
+    }
+    const e = buf[++i]!;
+    switch (e) {
+      case 0x62: // b
+        out[n++] = 0x08;
+        break;
+      case 0x66: // f
+        out[n++] = 0x0c;
+        break;
+      case 0x6e: // n
+        out[n++] = 0x0a;
+        break;
+      case 0x72: // r
+        out[n++] = 0x0d;
+        break;
+      case 0x74: // t
+        out[n++] = 0x09;
+        break;
+      case 0x76: // v
+        out[n++] = 0x0b;
+        break;
+      case 0x78: {
+        // x: one or two hex digits (PostgreSQL reads these on input; its output never writes them)
+        let value = 0;
+        let digits = 0;
+        while (digits < 2 && i + 1 < end && isHex(buf[i + 1]!))
+          ((value = value * 16 + hexValue(buf[++i]!)), digits++);
+        out[n++] = digits > 0 ? value : e;
+        break;
+      }
+      default:
+        if (e >= 0x30 && e <= 0x37) {
+          // octal: one to three digits
+          let value = e - 0x30;
+          for (let d = 1; d < 3 && i + 1 < end && buf[i + 1]! >= 0x30 && buf[i + 1]! <= 0x37; d++)
+            value = value * 8 + (buf[++i]! - 0x30);
+          out[n++] = value & 0xff;
+        } else out[n++] = e; // `\\` and any other escaped character stand for themselves
+    }
+  }
+  return out.toString('utf8', 0, n);
+}
+
+const isHex = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+const hexValue = (b: number) => (b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10);
