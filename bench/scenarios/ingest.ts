@@ -31,15 +31,16 @@ export async function ingest(ctx: BenchContext, engine: Engine): Promise<ResultR
   const references: Contender[] =
     engine === 'postgresql'
       ? [
+          // Issue 15: near the wire. qrun reads this query as COPY too, and must keep within twice psql.
           {
-            name: 'pg + pg-cursor (batches of 10,000)',
-            target: ratioAtMost(1.5),
-            run: (sql) => pgCursorRead(db, sql),
+            name: 'psql \\copy to /dev/null',
+            target: ratioAtMost(2),
+            run: (sql) => psqlCopy(db, sql).then(() => undefined),
           },
-          { name: 'psql \\copy to /dev/null', run: (sql) => psqlCopy(db, sql).then(() => undefined) },
+          { name: 'pg + pg-cursor (batches of 10,000)', run: (sql) => pgCursorRead(db, sql) },
         ]
       : [
-          { name: 'mysql2 row streaming', target: ratioAtMost(1.5), run: (sql) => mysql2Stream(db, sql) },
+          { name: 'mysql2 row streaming', target: ratioAtMost(2), run: (sql) => mysql2Stream(db, sql) },
           { name: 'mariadb --quick -B -N', run: (sql) => mariadbClient(db, sql).then(() => undefined) },
         ];
   const contenders = [qrunContender, ...references];

@@ -65,7 +65,8 @@ export class JsonText {
  * - bigint: an integer of any width, written digit for digit;
  * - string: text, and every type the contract renders as a string (numeric, date, time, timestamp, uuid, interval…);
  * - Uint8Array: binary, written as base64;
- * - JsonText: JSON text to splice in unchanged (json/jsonb values, or integer digits given as text by a driver);
+ * - JsonText: JSON text to splice in unchanged (json/jsonb values, integer digits given as text by a driver,
+ *   or a quoted string the connector knows needs no escaping: it skips the encoder's scan);
  * - CellValue[]: arrays.
  */
 export type CellValue = null | boolean | number | bigint | string | Uint8Array | JsonText | CellValue[];

@@ -28,6 +28,8 @@ import { waitUntil } from '../helpers/wait.js';
 function comparable(value: CellValue): unknown {
   if (typeof value === 'bigint') return { integer: value.toString() };
   if (value instanceof JsonText) {
+    // A JSON string given as JsonText (text that needs no escaping) is written as that string.
+    if (value.text.startsWith('"')) return JSON.parse(value.text) as string;
     return /^-?\d+$/.test(value.text) ? { integer: BigInt(value.text).toString() } : { json: value.text };
   }
   if (value instanceof Uint8Array) return { bytes: Array.from(value) };

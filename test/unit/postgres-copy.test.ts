@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  CopyRowReader,
   copyStatement,
-  parseCopyRows,
+  parseCopyText,
   scanSql,
   type RawRow,
 } from '../../src/connectors/postgres/postgres-copy.js';
@@ -55,12 +56,11 @@ describe('copyStatement', () => {
   });
 });
 
-describe('parseCopyRows', () => {
-  const parse = (text: string | Buffer, width: number, limit = 100) => {
-    const buf = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+describe('parseCopyText', () => {
+  const parse = (text: string, width: number, limit = 100) => {
     const rows: RawRow[] = [];
-    const next = parseCopyRows(buf, 0, width, rows, limit);
-    return { rows, next, length: buf.length };
+    const next = parseCopyText(text, 0, width, rows, limit);
+    return { rows, next };
   };
 
   it('splits rows on newlines and fields on tabs; \\N is NULL', () => {
@@ -82,12 +82,7 @@ describe('parseCopyRows', () => {
     expect(parse('é€😀\t中\\t文\n', 2).rows).toEqual([['é€😀', '中\t文']]);
   });
 
-  it('stops before a partial row, and at the limit, saying where to go on', () => {
-    const partial = parse('1\ta\n2\tb', 2);
-    expect(partial.rows).toEqual([['1', 'a']]);
-    expect(partial.next).toBe(4);
-    const escapeAtEnd = parse('1\ta\n2\tb\\', 2);
-    expect(escapeAtEnd.next).toBe(4);
+  it('stops at the limit, saying where to go on', () => {
     const limited = parse('1\n2\n3\n', 1, 2);
     expect(limited.rows).toEqual([['1'], ['2']]);
     expect(limited.next).toBe(4);
@@ -100,5 +95,45 @@ describe('parseCopyRows', () => {
   it('refuses rows whose width is not the described one', () => {
     expect(() => parse('1\t2\t3\n', 2)).toThrow(/more than the 2 columns/);
     expect(() => parse('1\n', 2)).toThrow(/1 of the 2 columns/);
+    expect(() => parse('1\n2\t3\n', 2)).toThrow(/1 of the 2 columns/);
+    expect(() => parse('x\n', 0)).toThrow(/more than the 0 columns/);
+    expect(() => parse('1\t2', 2)).toThrow(/does not end with a newline/);
+  });
+});
+
+describe('CopyRowReader', () => {
+  async function* chunks(parts: Buffer[]): AsyncGenerator<Buffer> {
+    for (const part of parts) yield part;
+  }
+  const all = Buffer.from('1\té€\\t😀\n2\t\\N\n3\t\\\\x\n', 'utf8');
+  const expected = [
+    ['1', 'é€\t😀'],
+    ['2', null],
+    ['3', '\\x'],
+  ];
+
+  it('gives the same rows wherever the chunks are cut (inside characters and escapes too)', async () => {
+    for (let a = 0; a <= all.length; a++) {
+      for (let b = a; b <= all.length; b++) {
+        const reader = new CopyRowReader(
+          chunks([all.subarray(0, a), all.subarray(a, b), all.subarray(b)]),
+          2,
+        );
+        const rows: RawRow[] = [];
+        for (;;) {
+          const batch = await reader.read(2);
+          rows.push(...batch.rows);
+          expect(batch.rows.length).toBeLessThanOrEqual(2);
+          if (batch.done) break;
+        }
+        expect(rows, `cut at ${a} and ${b}`).toEqual(expected);
+        expect(reader.received).toBe(all.length);
+      }
+    }
+  });
+
+  it('refuses data that ends in the middle of a row', async () => {
+    const reader = new CopyRowReader(chunks([Buffer.from('1\ta\n2\tb')]), 2);
+    await expect(reader.read(10)).rejects.toThrow(/middle of a row/);
   });
 });

@@ -174,13 +174,18 @@ export function startCopy(client: pg.Client, statement: string, width: number): 
 /**
  * COPY's text format → rows of raw values (the text each value's output function wrote, or null), a
  * batch at a time, pulling chunks from the copy stream only as batches are asked for (back-pressure
- * reaches the socket).
+ * reaches the socket). Each chunk's whole rows are decoded to one string at once and split with string
+ * searches: about six times faster than a string per field from the bytes. A newline byte never occurs
+ * inside a multi-byte UTF-8 character, so cutting after the last one never splits a character.
  */
 export class CopyRowReader {
   /** Bytes received so far, to tell an error before any row from one in the middle. */
   received = 0;
+  /** Whole rows decoded and not handed out yet, from `position`. */
+  private text = '';
+  private position = 0;
+  /** The bytes of a row that has not arrived whole yet. */
   private rest: Buffer | undefined;
-  private offset = 0;
   private ended = false;
 
   constructor(
@@ -191,9 +196,8 @@ export class CopyRowReader {
   async read(count: number): Promise<RawBatch<RawRow>> {
     const rows: RawRow[] = [];
     for (;;) {
-      if (this.rest) {
-        this.offset = parseCopyRows(this.rest, this.offset, this.width, rows, count);
-        if (this.offset === this.rest.length) this.rest = undefined;
+      if (this.position < this.text.length) {
+        this.position = parseCopyText(this.text, this.position, this.width, rows, count);
       }
       if (rows.length >= count || this.ended) break;
       const next = await this.chunks.next();
@@ -202,67 +206,84 @@ export class CopyRowReader {
         if (this.rest) throw new Error('The COPY data ended in the middle of a row.');
         break;
       }
-      const chunk = next.value;
-      this.received += chunk.length;
-      if (!this.rest) {
-        this.rest = chunk;
-      } else {
-        this.rest = Buffer.concat([this.rest.subarray(this.offset), chunk]);
-      }
-      this.offset = 0;
+      this.received += next.value.length;
+      const bytes = this.rest ? Buffer.concat([this.rest, next.value]) : next.value;
+      const end = bytes.lastIndexOf(NEWLINE) + 1;
+      this.text = end > 0 ? (bytes as unknown as Slicing).utf8Slice(0, end) : '';
+      this.position = 0;
+      this.rest = end === bytes.length ? undefined : bytes.subarray(end);
     }
-    return { rows, done: this.ended && !this.rest };
+    return { rows, done: this.ended && this.position >= this.text.length };
   }
 }
 
-const TAB = 0x09;
+/** Node's own Buffer decoder, without toString's argument handling (not in the type declarations). */
+interface Slicing {
+  utf8Slice(start: number, end: number): string;
+}
+
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 
 /**
- * Parses whole rows of COPY text from `buf` at `start` into `rows`, until `limit` rows are there or
- * only a partial row is left; returns where the unparsed part begins.
+ * Parses whole rows of COPY text (each ending with a newline) from `text` at `start` into `rows`,
+ * until `limit` rows are there or the text is used up; returns where the next row begins.
  */
-export function parseCopyRows(
-  buf: Buffer,
+export function parseCopyText(
+  text: string,
   start: number,
   width: number,
   rows: RawRow[],
   limit: number,
 ): number {
-  const length = buf.length;
+  const length = text.length;
   let pos = start;
+  // Where the next backslash is: most results have none, and their fields are plain slices.
+  let backslash = nextBackslash(text, pos);
   while (rows.length < limit && pos < length) {
+    const end = text.indexOf('\n', pos);
+    if (end < 0) throw new Error('A COPY row does not end with a newline.');
     const row: RawRow = new Array<string | null>(width);
-    let column = 0;
-    let fieldStart = pos;
-    let escaped = false;
-    let i = pos;
-    for (; i < length; i++) {
-      const b = buf[i];
-      if (b === BACKSLASH) {
-        escaped = true;
-        i++; // the escaped character is never a separator
-      } else if (b === TAB || b === NEWLINE) {
-        if (width === 0 && b === NEWLINE && i === fieldStart) break; // a row of no columns is an empty line
-        if (column >= width) throw new Error(`A COPY row has more than the ${width} columns described.`);
-        row[column++] = escaped ? unescapeField(buf, fieldStart, i) : buf.toString('utf8', fieldStart, i);
-        escaped = false;
-        fieldStart = i + 1;
-        if (b === NEWLINE) break;
+    if (width > 0) {
+      let from = pos;
+      for (let column = 0; column < width - 1; column++) {
+        const tab = text.indexOf('\t', from);
+        if (tab < 0 || tab > end) {
+          throw new Error(`A COPY row has ${column + 1} of the ${width} columns described.`);
+        }
+        row[column] = backslash < tab ? field(text, from, tab) : text.slice(from, tab);
+        from = tab + 1;
+        if (backslash < from) backslash = nextBackslash(text, from);
       }
+      const tab = text.indexOf('\t', from);
+      if (tab >= 0 && tab < end) throw new Error(`A COPY row has more than the ${width} columns described.`);
+      row[width - 1] = backslash < end ? field(text, from, end) : text.slice(from, end);
+    } else if (end !== pos) {
+      throw new Error('A COPY row has more than the 0 columns described.');
     }
-    if (i >= length) return pos; // a partial row: wait for the rest
-    if (column !== width) throw new Error(`A COPY row has ${column} of the ${width} columns described.`);
+    pos = end + 1;
+    if (backslash < pos) backslash = nextBackslash(text, pos);
     rows.push(row);
-    pos = i + 1;
   }
   return pos;
 }
 
-/** A field with backslashes: `\N` is NULL; `\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal and `\x` escapes. */
-function unescapeField(buf: Buffer, start: number, end: number): string | null {
-  if (end - start === 2 && buf[start + 1] === 0x4e /* N */) return null;
+function nextBackslash(text: string, from: number): number {
+  const at = text.indexOf('\\', from);
+  return at < 0 ? text.length : at;
+}
+
+/** A field that has a backslash in it: `\N` alone is NULL, anything else has escapes to undo. */
+function field(text: string, start: number, end: number): string | null {
+  if (end - start === 2 && text.charCodeAt(start + 1) === 0x4e /* N */) return null;
+  // Rare (PostgreSQL escapes only backslash, tab, newline and carriage return): undone on the bytes,
+  // where octal and hex escapes also stand for bytes.
+  const bytes = Buffer.from(text.slice(start, end), 'utf8');
+  return unescapeField(bytes, 0, bytes.length);
+}
+
+/** Undoes `\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal and `\x` escapes in `buf[start, end)`. */
+function unescapeField(buf: Buffer, start: number, end: number): string {
   const out = Buffer.allocUnsafe(end - start);
   let n = 0;
   for (let i = start; i < end; i++) {

@@ -124,7 +124,8 @@ const SCALAR_DECODERS: Record<PgScalarKind, PgDecoder> = {
   // Number() reads 'NaN', 'Infinity' and '-Infinity' as PostgreSQL writes them; with
   // extra_float_digits > 0 the text is the shortest exact form, so the double is exact too.
   float: (t) => Number(t),
-  numeric: (t) => t,
+  // Digits, sign, point, NaN, Infinity: nothing in it needs JSON escaping, so it skips the encoder's scan.
+  numeric: (t) => new JsonText('"' + t + '"'),
   bool: (t) => t === 't',
   timestamp: decodeTimestamp,
   timestamptz: decodeTimestamptz,
@@ -146,15 +147,17 @@ const TIMESTAMP = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)$/;
 // The same in a UTC session: PostgreSQL writes the offset as `+00`.
 const TIMESTAMPTZ_UTC = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)\+00$/;
 
-function decodeTimestamp(t: string): string {
+// A matched timestamp is digits and punctuation: a JSON string as it stands, spliced without the
+// encoder's escape scan.
+function decodeTimestamp(t: string): CellValue {
   const m = TIMESTAMP.exec(t);
   // infinity, -infinity and BC dates have no RFC 3339 form: the database's text is kept.
-  return m ? `${m[1]}T${m[2]}` : t;
+  return m ? new JsonText(`"${m[1]}T${m[2]}"`) : t;
 }
 
-function decodeTimestamptz(t: string): string {
+function decodeTimestamptz(t: string): CellValue {
   const m = TIMESTAMPTZ_UTC.exec(t);
-  return m ? `${m[1]}T${m[2]}Z` : t;
+  return m ? new JsonText(`"${m[1]}T${m[2]}Z"`) : t;
 }
 
 function decodeBytea(t: string): Uint8Array {
