@@ -69,9 +69,13 @@ export function scanSql(sql: string): SqlScan | undefined {
       let depth = 1;
       i += 2;
       while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
-        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
-        else i++;
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else i++;
       }
       if (depth > 0) return undefined;
     } else if (c === ';') {
@@ -316,8 +320,10 @@ function unescapeField(buf: Buffer, start: number, end: number): string {
         // x: one or two hex digits (PostgreSQL reads these on input; its output never writes them)
         let value = 0;
         let digits = 0;
-        while (digits < 2 && i + 1 < end && isHex(buf[i + 1]!))
-          ((value = value * 16 + hexValue(buf[++i]!)), digits++);
+        while (digits < 2 && i + 1 < end && isHex(buf[i + 1]!)) {
+          value = value * 16 + hexValue(buf[++i]!);
+          digits++;
+        }
         out[n++] = digits > 0 ? value : e;
         break;
       }
