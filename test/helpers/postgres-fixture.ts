@@ -69,9 +69,18 @@ const valueCases: ValueCase[] = [
   },
   {
     name: 'timestamps with time zone are RFC 3339 UTC',
-    sql: "SELECT '2026-01-01 12:00:00.123+02'::timestamptz AS a, '2026-06-30 23:59:59-05:30'::timestamptz AS b",
-    expected: ['2026-01-01T10:00:00.123Z', '2026-07-01T05:29:59Z'],
-    types: ['timestamptz', 'timestamptz'],
+    sql: `SELECT '2026-01-01 12:00:00.123+02'::timestamptz AS a, '2026-06-30 23:59:59-05:30'::timestamptz AS b,
+      '2026-01-01 00:00:00.000001+00'::timestamptz AS c, '12345-01-01 00:00:00+00'::timestamptz AS d,
+      'infinity'::timestamptz AS e, '0044-03-15 12:00:00+00 BC'::timestamptz AS f`,
+    expected: [
+      '2026-01-01T10:00:00.123Z',
+      '2026-07-01T05:29:59Z',
+      '2026-01-01T00:00:00.000001Z',
+      '12345-01-01T00:00:00Z',
+      'infinity',
+      '0044-03-15 12:00:00+00 BC',
+    ],
+    types: ['timestamptz', 'timestamptz', 'timestamptz', 'timestamptz', 'timestamptz', 'timestamptz'],
   },
   {
     name: 'time, timetz and interval are the canonical text',

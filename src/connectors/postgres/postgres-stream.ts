@@ -146,17 +146,16 @@ function shiftPosition(err: unknown, shift: number): unknown {
   return err;
 }
 
+/** Decodes each row in place: the raw text arrays become the CellValue rows (no second array per row). */
 function decodeRows(rows: RawRow[], decoders: PgDecoder[]): CellValue[][] {
-  const out: CellValue[][] = new Array<CellValue[]>(rows.length);
+  const width = decoders.length;
+  const out = rows as (RawRow | CellValue[])[];
   for (let r = 0; r < rows.length; r++) {
-    const raw = rows[r] ?? [];
-    const row: CellValue[] = new Array<CellValue>(raw.length);
-    for (let c = 0; c < raw.length; c++) {
-      const text = raw[c];
-      const decode = decoders[c];
-      row[c] = text === null || text === undefined || !decode ? null : decode(text);
+    const row = out[r] as CellValue[];
+    for (let c = 0; c < width; c++) {
+      const text = row[c];
+      row[c] = text === null || text === undefined ? null : decoders[c]!(text as string);
     }
-    out[r] = row;
   }
-  return out;
+  return out as CellValue[][];
 }
