@@ -156,31 +156,8 @@ function decodeTimestamp(t: string): CellValue {
 }
 
 function decodeTimestamptz(t: string): CellValue {
-  // The common shape, `2026-01-02 03:04:05[.ffffff]+00`, without the regex: a four-digit year, then
-  // only digits and the separators where PostgreSQL puts them.
-  const n = t.length;
-  if (
-    n >= 22 &&
-    n <= 29 &&
-    n !== 23 &&
-    t.charCodeAt(10) === 32 &&
-    t.endsWith('+00') &&
-    isPlainUtc(t, n - 3)
-  ) {
-    return new JsonText('"' + t.slice(0, 10) + 'T' + t.slice(11, n - 3) + 'Z"');
-  }
   const m = TIMESTAMPTZ_UTC.exec(t);
   return m ? new JsonText(`"${m[1]}T${m[2]}Z"`) : t;
-}
-
-/** `YYYY-MM-DD HH:MM:SS[.f…]` up to `end`: digits everywhere but the separators' places. */
-function isPlainUtc(t: string, end: number): boolean {
-  for (let i = 0; i < end; i++) {
-    const c = t.charCodeAt(i);
-    const expected = i === 4 || i === 7 ? 45 : i === 10 ? 32 : i === 13 || i === 16 ? 58 : i === 19 ? 46 : 0;
-    if (expected !== 0 ? c !== expected : c < 48 || c > 57) return false;
-  }
-  return end === 19 || end > 20;
 }
 
 function decodeBytea(t: string): Uint8Array {
