@@ -69,14 +69,15 @@ function comparable(value: CellValue): unknown {
   return value;
 }
 
-/** The text of statements now running on the server that contain `marker` (other than this lookup). */
-async function runningText(marker: string): Promise<string[]> {
+/** The text of statements running on the server for `forAtLeast` that contain `marker` (not this lookup). */
+async function runningText(marker: string, forAtLeast = '0 s'): Promise<string[]> {
   const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
   await client.connect();
   try {
     const r = await client.query<{ query: string }>(
-      "SELECT query FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
-      [marker],
+      "SELECT query FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%'" +
+        ' AND pid <> pg_backend_pid() AND now() - query_start >= $2::interval',
+      [marker, forAtLeast],
     );
     return r.rows.map((row) => row.query);
   } finally {
@@ -84,12 +85,16 @@ async function runningText(marker: string): Promise<string[]> {
   }
 }
 
-/** Starts `sql` (which must contain `marker` and run a while), returns how the server shows it, and stops it. */
+/**
+ * Starts `sql` (which must contain `marker` and run for seconds), returns the text the server shows for it
+ * once it has run for half a second, and stops it.
+ */
 async function serverTextOf(sql: string, marker: string, parameters: ParameterValue[] = []): Promise<string> {
   const controller = new AbortController();
   const running = run(sql, 'auto', parameters, controller.signal).catch(() => undefined);
   let seen: string[] = [];
-  await waitUntil(`${marker} running`, async () => (seen = await runningText(marker)).length > 0);
+  // Half a second in: past the Describe, which shows the statement's own text while it runs.
+  await waitUntil(`${marker} running`, async () => (seen = await runningText(marker, '0.5 s')).length > 0);
   controller.abort();
   await running;
   return seen[0]!;
@@ -174,6 +179,32 @@ describe('PostgreSQL read paths', () => {
     const into = await run(`SELECT a INTO ${table}_copy FROM ${table}`);
     expect(into.columns).toEqual([]);
     expect((await run(`SELECT count(*)::int AS n FROM ${table}_copy`)).rows).toEqual([[2]]);
+  });
+
+  it('ends a COPY on the server when the reader stops early (max_rows) or aborts', async () => {
+    for (const stop of ['return', 'abort'] as const) {
+      const marker = `m${randomBytes(4).toString('hex')}`;
+      const controller = new AbortController();
+      const stream = await streamPostgres(
+        config,
+        `SELECT n, '${marker}' AS m FROM generate_series(1, 3000000) n`,
+        [],
+        { signal: controller.signal, batchSize: 1000 },
+        context,
+      );
+      const rows = stream.rows[Symbol.asyncIterator]();
+      expect((await rows.next()).value).toHaveLength(1000);
+      expect((await runningText(marker))[0]).toMatch(/^COPY \(SELECT/);
+      if (stop === 'return') await rows.return?.();
+      else {
+        controller.abort();
+        await expect(rows.next()).rejects.toThrow();
+      }
+      await waitUntil(
+        `${marker} ended on the server (${stop})`,
+        async () => (await runningText(marker)).length === 0,
+      );
+    }
   });
 
   it('gives rows without columns as empty rows', async () => {

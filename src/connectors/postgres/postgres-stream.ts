@@ -75,10 +75,10 @@ export async function streamPostgres(
 ): Promise<QueryStream> {
   throwIfAborted(signal);
   const size = batchRows(batchSize);
-  const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
-  const session = new PgSession(config, destination, signal);
   const copy = path !== 'cursor' && parameters.length === 0 ? copyStatement(sql) : undefined;
   if (path === 'copy' && copy === undefined) throw new Error(`Not a statement for COPY: ${sql}`);
+  const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
+  const session = new PgSession(config, destination, signal);
   // Positions in COPY's errors count from the start of `COPY (`; the caller sent the statement alone.
   let shift = 0;
   return session.stream<RawRow>(
