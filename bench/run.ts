@@ -18,6 +18,7 @@ import { markdownTable, type ResultRow } from './lib/report.js';
 import { ROOT, log, runCommand, secondsSince } from './lib/util.js';
 import type { BenchContext } from './scenarios/context.js';
 import { ingest } from './scenarios/ingest.js';
+import { many } from './scenarios/many.js';
 import { memory } from './scenarios/memory.js';
 import { readback } from './scenarios/readback.js';
 import { scaleOut, scaleOutReps } from './scenarios/scale-out.js';
@@ -46,10 +47,13 @@ function distIsStale(): boolean {
 
 // Engines whose databases the chosen scenarios touch; tables only where rows are read from them.
 const engines: Engine[] = [];
-if (['ingest-pg', 'readback', 'serve', 'small', 'memory', 'scale-out'].some((s) => wants(s as Scenario)))
+if (
+  ['ingest-pg', 'readback', 'serve', 'small', 'many', 'memory', 'scale-out'].some((s) => wants(s as Scenario))
+)
   engines.push('postgresql');
 if (wants('ingest-mysql') || wants('memory')) engines.push('mysql');
-const pgTable = wants('ingest-pg') || wants('readback') || wants('serve') || wants('scale-out');
+const pgTable =
+  wants('ingest-pg') || wants('readback') || wants('serve') || wants('many') || wants('scale-out');
 const mariaTable = wants('ingest-mysql');
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -104,6 +108,7 @@ try {
     if (wants('small')) rows.push(...(await small(ctx)));
     await cleanups.pop()!();
   }
+  if (wants('many')) rows.push(...(await many(options)));
   if (wants('memory')) rows.push(...(await memory(options, ['postgresql', 'mysql'])));
   if (wants('scale-out')) rows.push(...(await scaleOut(options)));
 } finally {

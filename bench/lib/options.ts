@@ -6,6 +6,7 @@ export const SCENARIOS = [
   'readback',
   'serve',
   'small',
+  'many',
   'memory',
   'scale-out',
 ] as const;
@@ -44,7 +45,7 @@ const HELP = `usage: npm run bench -- [options]
   --smoke              tiny sizes, one repetition, no thresholds (what CI runs)
   --rows N             rows of the pre-filled tables (default 1000000)
   --memory-rows N      rows of the memory query (default 5000000)
-  --reps N             repetitions of scenarios 1-5 (default 5)
+  --reps N             repetitions of scenarios 1-5 and 8 (default 5)
   --memory-reps N      repetitions of scenario 6 (default 3)
   --duration S         autocannon seconds per run (default 10)
   --connections N      autocannon connections (default 50)

@@ -206,11 +206,16 @@ export class Qrun {
    * Submits `sql` and long-polls (?wait=60) until the query is terminal; throws unless it ends
    * `done`. The status response carries the first page when done; only its head is parsed.
    */
-  async run(connectionId: string, sql: string): Promise<{ id: string; count: number }> {
+  /** Submits `sql` on the connection; the query runs in the background. */
+  async submit(connectionId: string, sql: string): Promise<{ id: string }> {
     const submitted = await this.call<QueryBody>('POST', `/api/connections/${connectionId}/query`, {
       query: sql,
     });
-    const id = submitted.data.id;
+    return { id: submitted.data.id };
+  }
+
+  async run(connectionId: string, sql: string): Promise<{ id: string; count: number }> {
+    const { id } = await this.submit(connectionId, sql);
     for (;;) {
       const res = await fetch(`${this.base}/api/queries/${id}?wait=60`, {
         headers: { authorization: this.authorization },

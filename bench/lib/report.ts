@@ -5,7 +5,7 @@
 export interface ResultRow {
   scenario: string;
   measure: string;
-  unit: 's' | 'ms' | 'req/s' | 'MB';
+  unit: 's' | 'ms' | 'req/s' | 'queries/s' | 'MB';
   qrun: number;
   reference?: { name: string; value: number };
   /** qrun ÷ reference. */
@@ -59,6 +59,8 @@ function formatValue(value: number, unit: ResultRow['unit']): string {
       return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
     case 'req/s':
       return `${Math.round(value).toLocaleString('en-US')} req/s`;
+    case 'queries/s':
+      return `${value.toFixed(1)} queries/s`;
     case 'MB':
       return `${value.toFixed(1)} MB`;
   }
