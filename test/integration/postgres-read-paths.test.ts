@@ -18,7 +18,11 @@ import {
 } from '../../src/connectors/connector.js';
 import type { PgConfig } from '../../src/connectors/postgres/postgres-connector.js';
 import { postgresConnector } from '../../src/connectors/postgres/postgres-connector.js';
-import { streamPostgres, type PgReadPath } from '../../src/connectors/postgres/postgres-stream.js';
+import {
+  COPY_MIN_BATCH_ROWS,
+  streamPostgres,
+  type PgReadPath,
+} from '../../src/connectors/postgres/postgres-stream.js';
 import { postgresFixture } from '../helpers/postgres-fixture.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -128,6 +132,27 @@ describe('PostgreSQL read paths', () => {
     expect((await run('SHOW TimeZone')).rows).toEqual([['UTC']]);
     const own = await failure('COPY (SELECT 1) TO STDOUT', 'auto');
     expect(own.message).toContain('COPY … TO STDOUT is not supported');
+  });
+
+  it('keeps small pages on the cursor (COPY flushes 8 KB at a time), and reads pages of 1,000 as COPY', async () => {
+    const marker = `m${randomBytes(4).toString('hex')}`;
+    const sql = `SELECT pg_sleep(30), '${marker}' AS m`;
+    const textOf = async (batchSize: number) => {
+      const controller = new AbortController();
+      const stream = streamPostgres(config, sql, [], { signal: controller.signal, batchSize }, context);
+      const running = stream.then((s) => s.rows[Symbol.asyncIterator]().next()).catch(() => undefined);
+      let seen: string[] = [];
+      await waitUntil(
+        `${marker} running`,
+        async () => (seen = await runningText(marker, '0.5 s')).length > 0,
+      );
+      controller.abort();
+      await running;
+      return seen[0]!;
+    };
+    expect(COPY_MIN_BATCH_ROWS).toBe(1000);
+    expect(await textOf(999)).toMatch(/^SELECT/);
+    expect(await textOf(1000)).toMatch(/^COPY \(SELECT/);
   });
 
   it('ends a statement with or without a final semicolon and comments, in many batches', async () => {

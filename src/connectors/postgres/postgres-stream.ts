@@ -56,12 +56,21 @@ function read(
   );
 }
 
+/**
+ * The smallest batch (the page size, QRUN_PAGE_ROWS or `page_rows`) read through COPY. PostgreSQL sends
+ * COPY's rows in 8 KB flushes, not row by row: a slow query with small pages would show its first pages
+ * (and its progress) late. At 1,000 rows or more a page is that much data anyway (rows of 8 bytes or more);
+ * small pages keep the cursor, which hands over each batch as soon as its rows exist.
+ */
+export const COPY_MIN_BATCH_ROWS = 1000;
+
 /** Which way a statement's rows are read: `auto` chooses per statement (tests force one or the other). */
 export type PgReadPath = 'auto' | 'cursor' | 'copy';
 
 /**
  * One statement on its own connection (PgSession). A query without parameters that starts like one COPY
- * takes (postgres-copy.ts) and that PostgreSQL's Describe says returns rows runs as `COPY (…) TO STDOUT`;
+ * takes (postgres-copy.ts), read in batches of COPY_MIN_BATCH_ROWS or more, and that PostgreSQL's
+ * Describe says returns rows runs as `COPY (…) TO STDOUT`;
  * everything else (parameters, DML, DDL, SHOW, a user's own COPY) through a pg-cursor that reads
  * `batchSize` rows per round trip. Either way the server holds what is not read yet, so memory stays flat.
  */
@@ -75,7 +84,10 @@ export async function streamPostgres(
 ): Promise<QueryStream> {
   throwIfAborted(signal);
   const size = batchRows(batchSize);
-  const copy = path !== 'cursor' && parameters.length === 0 ? copyStatement(sql) : undefined;
+  const copy =
+    path === 'copy' || (path === 'auto' && parameters.length === 0 && size >= COPY_MIN_BATCH_ROWS)
+      ? copyStatement(sql)
+      : undefined;
   if (path === 'copy' && copy === undefined) throw new Error(`Not a statement for COPY: ${sql}`);
   const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
   const session = new PgSession(config, destination, signal);
