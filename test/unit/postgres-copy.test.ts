@@ -132,6 +132,20 @@ describe('CopyRowReader', () => {
     }
   });
 
+  it('joins a row that spans many chunks once, when its end arrives', async () => {
+    const long = 'é'.repeat(300_000);
+    const data = Buffer.from(`1\t${long}\n2\tb\n`, 'utf8');
+    const parts: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 1000) parts.push(data.subarray(at, at + 1000));
+    const reader = new CopyRowReader(chunks(parts), 2);
+    const batch = await reader.read(10);
+    expect(batch.rows).toEqual([
+      ['1', long],
+      ['2', 'b'],
+    ]);
+    expect(batch.done).toBe(true);
+  });
+
   it('refuses data that ends in the middle of a row', async () => {
     const reader = new CopyRowReader(chunks([Buffer.from('1\ta\n2\tb')]), 2);
     await expect(reader.read(10)).rejects.toThrow(/middle of a row/);

@@ -188,8 +188,8 @@ export class CopyRowReader {
   /** Whole rows decoded and not handed out yet, from `position`. */
   private text = '';
   private position = 0;
-  /** The bytes of a row that has not arrived whole yet. */
-  private rest: Buffer | undefined;
+  /** The chunks of a row that has not arrived whole yet. */
+  private rest: Buffer[] = [];
   private ended = false;
 
   constructor(
@@ -207,15 +207,23 @@ export class CopyRowReader {
       const next = await this.chunks.next();
       if (next.done) {
         this.ended = true;
-        if (this.rest) throw new Error('The COPY data ended in the middle of a row.');
+        if (this.rest.length > 0) throw new Error('The COPY data ended in the middle of a row.');
         break;
       }
-      this.received += next.value.length;
-      const bytes = this.rest ? Buffer.concat([this.rest, next.value]) : next.value;
-      const end = bytes.lastIndexOf(NEWLINE) + 1;
-      this.text = end > 0 ? (bytes as unknown as Slicing).utf8Slice(0, end) : '';
+      const chunk = next.value;
+      this.received += chunk.length;
+      const newline = chunk.lastIndexOf(NEWLINE);
+      if (newline < 0) {
+        // Still inside one (long) row: keep the chunk and join them once, when the row's end arrives.
+        if (chunk.length > 0) this.rest.push(chunk);
+        continue;
+      }
+      const end = newline + 1;
+      // Whole rows only: the rest of this chunk waits for the next one.
+      const whole = this.rest.length > 0 ? Buffer.concat([...this.rest, chunk.subarray(0, end)]) : chunk;
+      this.text = (whole as unknown as Slicing).utf8Slice(0, whole === chunk ? end : whole.length);
       this.position = 0;
-      this.rest = end === bytes.length ? undefined : bytes.subarray(end);
+      this.rest = end === chunk.length ? [] : [chunk.subarray(end)];
     }
     return { rows, done: this.ended && this.position >= this.text.length };
   }
