@@ -121,6 +121,10 @@ describe('PostgreSQL read paths', () => {
   it('runs a query as COPY on the server, and parameters, DML, SHOW and the user’s own COPY on the cursor', async () => {
     const marker = `m${randomBytes(4).toString('hex')}`;
     expect(await serverTextOf(`SELECT pg_sleep(30), '${marker}' AS m`, marker)).toMatch(/^COPY \(SELECT/);
+    // A trailing comment (a marker, a sqlcommenter tag) stays in what the server shows.
+    expect(await serverTextOf(`SELECT pg_sleep(30) /* ${marker} */`, marker)).toBe(
+      `COPY (SELECT pg_sleep(30) /* ${marker} */\n) TO STDOUT`,
+    );
     expect(
       await serverTextOf(`WITH w AS (SELECT '${marker}' AS m) SELECT pg_sleep(30), m FROM w`, marker),
     ).toMatch(/^COPY \(WITH/);

@@ -40,17 +40,20 @@ describe('copyStatement', () => {
     }
   });
 
-  it('drops a final semicolon and what follows it, and nothing inside quotes or comments', () => {
+  it('drops a final semicolon and what follows it, keeps every other comment, and reads no `;` inside quotes or comments', () => {
     const end = (sql: string) => sql.slice(0, scanSql(sql)!.end);
     expect(end('SELECT 1;')).toBe('SELECT 1');
-    expect(end('SELECT 1 ; ;\n-- done\n/* x; */ ')).toBe('SELECT 1');
+    expect(end('SELECT 1 ; ;\n-- done\n/* x; */ ')).toBe('SELECT 1 ');
+    expect(end('SELECT 1 /* tag */;')).toBe('SELECT 1 /* tag */');
     expect(end("SELECT ';'")).toBe("SELECT ';'");
     expect(end("SELECT 'it''s;'")).toBe("SELECT 'it''s;'");
     expect(end("SELECT E'\\';'")).toBe("SELECT E'\\';'");
     expect(end('SELECT "a;""b"')).toBe('SELECT "a;""b"');
     expect(end('SELECT $$;$$, $tag$ $$; $tag$')).toBe('SELECT $$;$$, $tag$ $$; $tag$');
     expect(end('SELECT $1; ')).toBe('SELECT $1');
-    expect(end('SELECT 1 -- ; not the end')).toBe('SELECT 1');
+    expect(end('SELECT 1')).toBe('SELECT 1');
+    expect(end('SELECT 1 -- ; not the end')).toBe('SELECT 1 -- ; not the end');
+    expect(end("SELECT 1 /* app='x' */")).toBe("SELECT 1 /* app='x' */");
     // Not an E string: a backslash in a standard string is an ordinary character.
     expect(end("SELECT 'a\\'; -- x")).toBe("SELECT 'a\\'");
   });

@@ -27,7 +27,8 @@ const COPYABLE_KEYWORDS = new Set(['select', 'with', 'values', 'table']);
  * The COPY statement for `sql`, or undefined when it must not be wrapped: it does not start with one of
  * COPYABLE_KEYWORDS (after comments and parentheses), or the text could not be read to its end (an
  * unterminated quote or comment: the server's own error then comes from the cursor path).
- * A final `;` (and comments after it) is dropped, since it is not allowed inside the parentheses.
+ * A final `;` (and comments after it) is dropped, since it is not allowed inside the parentheses; every other
+ * comment stays, so the statement shows on the server (pg_stat_activity, logs) as the user wrote it.
  */
 export function copyStatement(sql: string): string | undefined {
   const scan = scanSql(sql);
@@ -38,7 +39,7 @@ export function copyStatement(sql: string): string | undefined {
 interface SqlScan {
   /** The first keyword, lower case. */
   keyword: string;
-  /** Where the statement's text ends: before a final `;` and anything but comments and space after it. */
+  /** Where the statement's text ends: at a final `;` (dropping it and the comments and space after it), else at the end. */
   end: number;
 }
 
@@ -55,6 +56,8 @@ export function scanSql(sql: string): SqlScan | undefined {
   let keyword = '';
   /** The end of the last thing that is neither space, comment nor `;`. */
   let end = 0;
+  /** The first `;` after that (-1: none): the statement ends there, and what follows it is dropped. */
+  let semicolon = -1;
   let i = 0;
   const n = sql.length;
   while (i < n) {
@@ -79,6 +82,7 @@ export function scanSql(sql: string): SqlScan | undefined {
       }
       if (depth > 0) return undefined;
     } else if (c === ';') {
+      if (semicolon < end) semicolon = i;
       i++;
     } else {
       let stop: number | undefined;
@@ -108,7 +112,8 @@ export function scanSql(sql: string): SqlScan | undefined {
       end = i;
     }
   }
-  return { keyword, end };
+  // Comments before a final `;` stay (sqlcommenter tags, markers people look for in pg_stat_activity).
+  return { keyword, end: semicolon >= end ? semicolon : n };
 }
 
 /** The index after the quote that closes the one at `open`; -1 when there is none. */
