@@ -52,8 +52,7 @@ if (
 )
   engines.push('postgresql');
 if (wants('ingest-mysql') || wants('memory')) engines.push('mysql');
-const pgTable =
-  wants('ingest-pg') || wants('readback') || wants('serve') || wants('many') || wants('scale-out');
+const pgTable = wants('ingest-pg') || wants('readback') || wants('serve') || wants('scale-out');
 const mariaTable = wants('ingest-mysql');
 
 const cleanups: (() => Promise<void>)[] = [];
