@@ -66,7 +66,6 @@ export interface PageWriterSummary {
  * allocates no promise, and a hot loop that sees it can skip the `await` (a microtask per row).
  */
 export const ROW_ADDED: Promise<void> = Promise.resolve();
-const DONE = ROW_ADDED;
 
 // One UTF-16 code unit never takes more than 3 UTF-8 bytes (a surrogate pair takes 4 for 2 units).
 const MAX_UTF8_PER_UNIT = 3;
@@ -134,7 +133,7 @@ export class PageWriter {
       if (units * MAX_UTF8_PER_UNIT + count + 2 <= this.maxBytes) {
         this.rows.push(rowJson);
         this.units = units;
-        return this.rows.length >= this.maxRows ? this.guard(this.flush()) : DONE;
+        return this.rows.length >= this.maxRows ? this.guard(this.flush()) : ROW_ADDED;
       }
       this.startExactCount();
     }
@@ -149,7 +148,7 @@ export class PageWriter {
       return this.guard(this.flushThenAdd(rowJson, rowBytes));
     }
     this.addExact(rowJson, rowBytes);
-    return this.isFull() ? this.guard(this.flush()) : DONE;
+    return this.isFull() ? this.guard(this.flush()) : ROW_ADDED;
   }
 
   /** Stores the last partial page and returns the totals. The writer takes no rows after this. */

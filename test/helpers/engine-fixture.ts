@@ -1,4 +1,24 @@
-import type { CellValue, Connector, ConnectorContext } from '../../src/connectors/connector.js';
+import {
+  JsonText,
+  type CellValue,
+  type Connector,
+  type ConnectorContext,
+} from '../../src/connectors/connector.js';
+
+/**
+ * A CellValue in a form `toEqual` compares as the JSON output would: integers by value whether bigint or
+ * JSON digits, a JsonText holding a JSON string as that string, other JsonText by its text, bytes as a list.
+ */
+export function comparable(value: CellValue): unknown {
+  if (typeof value === 'bigint') return { integer: value.toString() };
+  if (value instanceof JsonText) {
+    if (value.text.startsWith('"')) return JSON.parse(value.text) as string;
+    return /^-?\d+$/.test(value.text) ? { integer: BigInt(value.text).toString() } : { json: value.text };
+  }
+  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
+  if (Array.isArray(value)) return value.map(comparable);
+  return value;
+}
 
 /** One row of one query and the exact CellValues (and source type names) the connector must yield for it. */
 export interface ValueCase {

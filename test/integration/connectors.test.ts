@@ -15,7 +15,7 @@ import { postgresConnector } from '../../src/connectors/postgres/postgres-connec
 import { connectionConfigSchemas, getConnector, listConnectors } from '../../src/connectors/registry.js';
 import { AppError } from '../../src/core/errors.js';
 import { EgressPolicy } from '../../src/net/egress-policy.js';
-import type { EngineFixture } from '../helpers/engine-fixture.js';
+import { comparable, type EngineFixture } from '../helpers/engine-fixture.js';
 import { engineFixtures } from '../helpers/engines.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -23,19 +23,6 @@ import { waitUntil } from '../helpers/wait.js';
  * One suite, every engine (like Kysely's dialect loop): an engine that adds a fixture to
  * test/helpers/engines.ts gets all of these tests.
  */
-
-/** Comparable form: JsonText by its text, integers by value whether bigint or JSON digits, bytes as a list. */
-function comparable(value: CellValue): unknown {
-  if (typeof value === 'bigint') return { integer: value.toString() };
-  if (value instanceof JsonText) {
-    // A JSON string given as JsonText (text that needs no escaping) is written as that string.
-    if (value.text.startsWith('"')) return JSON.parse(value.text) as string;
-    return /^-?\d+$/.test(value.text) ? { integer: BigInt(value.text).toString() } : { json: value.text };
-  }
-  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
-  if (Array.isArray(value)) return value.map(comparable);
-  return value;
-}
 
 async function settle(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(

@@ -23,6 +23,7 @@ import {
   streamPostgres,
   type PgReadPath,
 } from '../../src/connectors/postgres/postgres-stream.js';
+import { comparable } from '../helpers/engine-fixture.js';
 import { postgresFixture } from '../helpers/postgres-fixture.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -59,18 +60,6 @@ async function failure(sql: string, path: PgReadPath): Promise<DatabaseError> {
   );
   expect(err, sql).toBeInstanceOf(DatabaseError);
   return err as DatabaseError;
-}
-
-function comparable(value: CellValue): unknown {
-  if (typeof value === 'bigint') return { integer: value.toString() };
-  if (value instanceof JsonText) {
-    // A JSON string given as JsonText (text that needs no escaping) is written as that string.
-    if (value.text.startsWith('"')) return JSON.parse(value.text) as string;
-    return /^-?\d+$/.test(value.text) ? { integer: BigInt(value.text).toString() } : { json: value.text };
-  }
-  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
-  if (Array.isArray(value)) return value.map(comparable);
-  return value;
 }
 
 /** The text of statements running on the server for `forAtLeast` that contain `marker` (not this lookup). */

@@ -295,63 +295,58 @@ function field(text: string, start: number, end: number): string | null {
   if (end - start === 2 && text.charCodeAt(start + 1) === 0x4e /* N */) return null;
   // Rare (PostgreSQL escapes only backslash, tab, newline and carriage return): undone on the bytes,
   // where octal and hex escapes also stand for bytes.
-  const bytes = Buffer.from(text.slice(start, end), 'utf8');
-  return unescapeField(bytes, 0, bytes.length);
+  return unescapeField(Buffer.from(text.slice(start, end), 'utf8'));
 }
 
-/** Undoes `\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal and `\x` escapes in `buf[start, end)`. */
-function unescapeField(buf: Buffer, start: number, end: number): string {
-  const out = Buffer.allocUnsafe(end - start);
+/** The byte each one-letter escape stands for (`\b`, `\f`, `\n`, `\r`, `\t`, `\v`). */
+const LETTER_ESCAPES: Readonly<Record<number, number>> = {
+  0x62: 0x08,
+  0x66: 0x0c,
+  0x6e: 0x0a,
+  0x72: 0x0d,
+  0x74: 0x09,
+  0x76: 0x0b,
+};
+
+/** Undoes `\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal and `\x` escapes in `buf`. */
+function unescapeField(buf: Buffer): string {
+  const end = buf.length;
+  const out = Buffer.allocUnsafe(end);
   let n = 0;
-  for (let i = start; i < end; i++) {
+  for (let i = 0; i < end; i++) {
     const b = buf[i]!;
     if (b !== BACKSLASH || i + 1 >= end) {
       out[n++] = b;
       continue;
     }
     const e = buf[++i]!;
-    switch (e) {
-      case 0x62: // b
-        out[n++] = 0x08;
-        break;
-      case 0x66: // f
-        out[n++] = 0x0c;
-        break;
-      case 0x6e: // n
-        out[n++] = 0x0a;
-        break;
-      case 0x72: // r
-        out[n++] = 0x0d;
-        break;
-      case 0x74: // t
-        out[n++] = 0x09;
-        break;
-      case 0x76: // v
-        out[n++] = 0x0b;
-        break;
-      case 0x78: {
-        // x: one or two hex digits (PostgreSQL reads these on input; its output never writes them)
-        let value = 0;
-        let digits = 0;
-        while (digits < 2 && i + 1 < end && isHex(buf[i + 1]!)) {
-          value = value * 16 + hexValue(buf[++i]!);
-          digits++;
-        }
-        out[n++] = digits > 0 ? value : e;
-        break;
+    const letter = LETTER_ESCAPES[e];
+    if (letter !== undefined) {
+      out[n++] = letter;
+      continue;
+    }
+    if (e === 0x78 /* x */) {
+      // One or two hex digits (PostgreSQL reads these on input; its output never writes them).
+      let value = 0;
+      let digits = 0;
+      while (digits < 2 && i + 1 < end && isHex(buf[i + 1]!)) {
+        value = value * 16 + hexValue(buf[++i]!);
+        digits++;
       }
-      default:
-        if (e >= 0x30 && e <= 0x37) {
-          // octal: one to three digits
-          let value = e - 0x30;
-          for (let d = 1; d < 3 && i + 1 < end && buf[i + 1]! >= 0x30 && buf[i + 1]! <= 0x37; d++)
-            value = value * 8 + (buf[++i]! - 0x30);
-          out[n++] = value & 0xff;
-        } else out[n++] = e; // `\\` and any other escaped character stand for themselves
+      out[n++] = digits > 0 ? value : e;
+    } else if (isOctal(e)) {
+      // One to three octal digits.
+      let value = e - 0x30;
+      for (let d = 1; d < 3 && i + 1 < end && isOctal(buf[i + 1]!); d++)
+        value = value * 8 + (buf[++i]! - 0x30);
+      out[n++] = value & 0xff;
+    } else {
+      out[n++] = e; // `\\` and any other escaped character stand for themselves
     }
   }
   return out.toString('utf8', 0, n);
 }
 
+const isOctal = (b: number) => b >= 0x30 && b <= 0x37;
 const isHex = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
 const hexValue = (b: number) => (b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10);
