@@ -38,6 +38,7 @@ export const SCALE_OUT_SUITES: readonly string[] = [
   'test/security/keys-files-logs.test.ts',
   'test/security/quotas.test.ts',
   'test/security/rate-limits.test.ts',
+  'test/security/warm-sessions.test.ts',
 ];
 
 /** Files that use the switch but run in the first pass only, each with its reason. */

@@ -85,7 +85,7 @@ export async function serve(ctx: BenchContext): Promise<ResultRow[]> {
         unit: 'req/s',
         qrun: median(q.map(rps)),
         reference: { name: 'plain Fastify route, same bytes from memory', value: median(p.map(rps)) },
-        target: ratioAtLeast(0.7),
+        target: ratioAtLeast(0.8),
         samples: { qrun: q.map(rps), reference: p.map(rps) },
       }),
       makeRow({

@@ -164,6 +164,7 @@ export async function createQrun(
       memoryBytes: config.duckdbMemoryBytes,
       maxTempBytes: config.duckdbMaxTempBytes,
     },
+    warmSessions: { limit: config.connectionConcurrency, idleMs: config.sessionIdleSeconds * 1000 },
   });
   const connections = new ConnectionService(connectionRows, resolver, {
     maxTests: config.maxConnectionTests,
@@ -294,6 +295,8 @@ export async function createQrun(
       await connectionChecks.close();
       runner.abortAll({ kind: 'shutdown' });
       await dispatcher.close();
+      // After the last statement ended: none gives a session back any more.
+      await resolver.close();
       // After the runner's last tasks ended (their deliveries are recorded; the next start delivers them).
       await deliverer.stop();
       runner.close();

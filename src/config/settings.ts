@@ -314,6 +314,14 @@ export const ConfigSchema = Type.Object({
     maximum: 1024,
     description: 'queries one connection runs at once',
   }),
+  sessionIdleSeconds: whole({
+    env: 'QRUN_SESSION_IDLE_SECONDS',
+    default: 30,
+    minimum: 0,
+    maximum: 3600,
+    description:
+      "how long a finished query's PostgreSQL session is kept, reset, for the next query on its connection (0: never)",
+  }),
   maxQueued: whole({
     env: 'QRUN_MAX_QUEUED',
     default: 1000,

@@ -4,6 +4,7 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import type { EgressPolicy } from '../net/egress-policy.js';
 import type { ConnectionRow } from '../store/repositories/connections.js';
 import type { Connector, ConnectorContext, DuckDBLimits } from './connector.js';
+import { WarmSessions, type WarmSessionSlot, type WarmSessionsOptions } from './warm-sessions.js';
 
 /** The engines qrun speaks (src/connectors/registry.ts), looked up by API type id. */
 export interface ConnectorLookup {
@@ -26,6 +27,8 @@ export interface ConnectionResolverOptions {
   fileRoot: string;
   /** Operator limits for DuckDB instances. */
   duckdb?: DuckDBLimits;
+  /** Warm sessions kept per stored connection (QRUN_CONNECTION_CONCURRENCY) and for how long. Default: none. */
+  warmSessions?: WarmSessionsOptions;
 }
 
 /**
@@ -34,13 +37,18 @@ export interface ConnectionResolverOptions {
  * network) an organization's connections may reach. It sits below both, so neither imports the other.
  */
 export class ConnectionResolver {
+  /** Sessions of finished statements, kept for the next statement on the same stored connection. */
+  private readonly warm: WarmSessions;
+
   constructor(
     private readonly connectors: ConnectorLookup,
     private readonly secrets: SecretBox,
     /** Every network destination a connector dials passes it (QRUN_EGRESS_ALLOW / QRUN_EGRESS_DENY). */
     private readonly egress: EgressPolicy,
     private readonly options: ConnectionResolverOptions,
-  ) {}
+  ) {
+    this.warm = new WarmSessions(options.warmSessions ?? { limit: 0, idleMs: 0 });
+  }
 
   listConnectors(): Connector[] {
     return this.connectors.list();
@@ -75,6 +83,24 @@ export class ConnectionResolver {
       egress: this.egress,
       duckdb: this.options.duckdb,
     };
+  }
+
+  /**
+   * Where statements on one stored connection take and give back warm sessions. The owner names the
+   * organization as well as the connection: a session never crosses from one organization to another.
+   */
+  warmSlot(connection: Pick<ResolvedConnection, 'id' | 'organizationId'>): WarmSessionSlot {
+    return { pool: this.warm, owner: `${connection.organizationId}/${connection.id}` };
+  }
+
+  /** Ends the warm sessions of a stored connection that was changed or deleted (in this process). */
+  forgetSessions(organizationId: string, connectionId: string): void {
+    this.warm.forget(`${organizationId}/${connectionId}`);
+  }
+
+  /** Ends every warm session (shutdown). */
+  close(): Promise<void> {
+    return this.warm.close();
   }
 
   /** The configuration as stored: every secret field sealed. */

@@ -1,5 +1,6 @@
 import type { TObject } from 'typebox';
 import type { EgressPolicy, EgressTarget } from '../net/egress-policy.js';
+import type { WarmSessionSlot } from './warm-sessions.js';
 
 /**
  * The one small interface every database engine implements (one folder per engine, the same file set:
@@ -97,6 +98,11 @@ export interface StreamOptions {
   signal: AbortSignal;
   /** Rows per batch the connector aims for; a hint, not a promise. */
   batchSize: number;
+  /**
+   * Where a network engine may take a warm session for this statement and give it back after a clean
+   * end (warm-sessions.ts). Absent: the statement opens its own session and ends it.
+   */
+  warm?: WarmSessionSlot;
 }
 
 /**

@@ -224,6 +224,14 @@ export abstract class StatementSession<C> {
   /** Stops the statement on the server when `cancel`, then ends the connection. Never throws. */
   protected abstract shut(connection: C, cancel: boolean): Promise<void>;
 
+  /**
+   * Hands back the connection of a statement that ran to its end (nothing is left on it). Ends it by
+   * default; an engine that keeps warm sessions resets it and keeps it for the next statement.
+   */
+  protected release(connection: C): Promise<void> {
+    return this.shut(connection, false);
+  }
+
   /** Ends a connection that finished opening after the session was closed (nothing runs on it yet). */
   protected discard(connection: C): Promise<void> | void {
     return this.shut(connection, false);
@@ -265,8 +273,8 @@ export abstract class StatementSession<C> {
   ): Promise<QueryStream> {
     try {
       const { columns, first, read, decode } = await start(await this.connect());
-      if (first?.done) await this.close();
-      const close = (cancel: boolean) => this.close(cancel);
+      if (first?.done) await this.close(false, true);
+      const close = (cancel: boolean, finished: boolean) => this.close(cancel, finished);
       return { columns, rows: rowBatches(this.signal, { read, decode, mapError, close }, first) };
     } catch (error) {
       await this.close(this.signal.aborted);
@@ -274,12 +282,16 @@ export abstract class StatementSession<C> {
     }
   }
 
-  /** Idempotent: the first call decides whether the statement is also stopped on the server. */
-  close(cancel = false): Promise<void> {
+  /**
+   * Idempotent: the first call decides whether the statement is also stopped on the server (`cancel`), or
+   * whether it ran to its end (`finished`), so that its connection may be released for another statement.
+   */
+  close(cancel = false, finished = false): Promise<void> {
     this.closing ??= (async () => {
       this.signal.removeEventListener('abort', this.onAbort);
       const connection = this.connection;
-      if (connection !== undefined) await this.shut(connection, cancel);
+      if (connection === undefined) return;
+      await (finished && !cancel ? this.release(connection) : this.shut(connection, cancel));
     })();
     return this.closing;
   }
@@ -302,10 +314,10 @@ export interface BatchSource<R> {
   /** A thrown error as the caller sees it (toDatabaseError with the engine's details); as it is by default. */
   mapError?(error: unknown): Error;
   /**
-   * Releases the session; called exactly once: when the source is exhausted, on an error (`cancel`
-   * when the signal fired: the statement must also stop on the server), or when the consumer stops.
+   * Releases the session; called exactly once: when the source is exhausted (`finished`), on an error
+   * (`cancel` when the signal fired: the statement must also stop on the server), or when the consumer stops.
    */
-  close(cancel: boolean): Promise<void> | void;
+  close(cancel: boolean, finished: boolean): Promise<void> | void;
 }
 
 /** BatchSource.decode of a source whose rows are CellValues already. */
@@ -326,7 +338,8 @@ export function rowBatches<R>(
 ): AsyncIterable<CellValue[][]> {
   let pending = first;
   let closed: Promise<void> | undefined;
-  const close = (cancel: boolean) => (closed ??= Promise.resolve(source.close(cancel)));
+  const close = (cancel: boolean, finished = false) =>
+    (closed ??= Promise.resolve(source.close(cancel, finished)));
   const iterator: AsyncIterator<CellValue[][], undefined> = {
     async next() {
       if (closed) return DONE;
@@ -335,7 +348,7 @@ export function rowBatches<R>(
           throwIfAborted(signal);
           const batch = pending ?? (await source.read());
           pending = undefined;
-          if (batch.done) await close(false);
+          if (batch.done) await close(false, true);
           if (batch.rows.length > 0) {
             return { done: false, value: source.decode(batch.rows) };
           }

@@ -155,12 +155,15 @@ export class ConnectionService {
       changes.healthcheck_due_at = seconds === null ? null : isoAfter(now, seconds * 1000);
     }
     await this.repo.update(id, changes);
+    // Sessions opened under the old configuration are not reused anyway (warm-sessions.ts); end them now.
+    if (changes.configuration !== undefined) this.resolver.forgetSessions(row.organization_id, id);
     return this.saved({ ...row, ...changes }, await this.apiCalls([id]));
   }
 
   async delete(p: Principal, id: string): Promise<void> {
     const orgId = requireManager(p);
     if (!(await this.repo.delete(orgId, id))) throw notFound('connection', id);
+    this.resolver.forgetSessions(orgId, id);
   }
 
   /** Checks a configuration without saving anything. */

@@ -157,7 +157,7 @@ export class QueryRunner {
       connection.config,
       task.sql,
       parameters,
-      { signal, batchSize },
+      { signal, batchSize, warm: this.deps.resolver.warmSlot(connection) },
       this.deps.resolver.contextFor(task.organization_id),
     );
 

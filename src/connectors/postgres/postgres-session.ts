@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig } from 'pg';
@@ -5,6 +6,7 @@ import { checkedSocket } from '../../net/checked-socket.js';
 import type { CheckedDestination } from '../../net/egress-policy.js';
 import { connectError } from '../network.js';
 import { StatementSession, withTimeout } from '../support.js';
+import type { WarmSession, WarmSessionSlot } from '../warm-sessions.js';
 import type { PgConfig } from './postgres-connector.js';
 
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -84,14 +86,19 @@ export async function openPgClient(
     } finally {
       clearTimeout(deadline);
     }
-    // One round trip for both (it counts against a distant server). A refused check fails the whole
-    // batch, which PostgreSQL runs as one transaction, so the settings are then made alone.
-    await client.query(`${SESSION_SQL}; ${CONNECTION_CHECK_SQL}`).catch(() => client.query(SESSION_SQL));
+    await applySessionSettings(client);
     return client;
   } catch (err) {
     await endPgClient(client);
     throw connectError(err, connection, destination);
   }
+}
+
+/** qrun's session settings, on a new session or one just reset by DISCARD ALL. */
+async function applySessionSettings(client: pg.Client): Promise<void> {
+  // One round trip for both (it counts against a distant server). A refused check fails the whole
+  // batch, which PostgreSQL runs as one transaction, so the settings are then made alone.
+  await client.query(`${SESSION_SQL}; ${CONNECTION_CHECK_SQL}`).catch(() => client.query(SESSION_SQL));
 }
 
 function connectTimeout(): Error {
@@ -130,23 +137,80 @@ export async function withSideClient<T>(
   }
 }
 
+/** A pg client as the warm-session pool holds it. */
+class WarmPgClient implements WarmSession {
+  constructor(readonly client: pg.Client) {}
+
+  end(): Promise<void> {
+    return endPgClient(this.client);
+  }
+
+  onLost(listener: () => void): () => void {
+    this.client.on('end', listener);
+    return () => this.client.off('end', listener);
+  }
+}
+
 /**
- * One statement's own connection. Abort stops the backend's statement with pg_cancel_backend from a
- * side connection (ending the client alone would not) and ends the client; every exit path ends the
- * client exactly once (see StatementSession).
+ * Makes a finished statement's session as good as new: DISCARD ALL drops what the user's statement may
+ * have left (settings, temporary tables, prepared statements, advisory locks, LISTENs, SET ROLE), then
+ * qrun's settings are made again. DISCARD ALL refuses to run inside a transaction block, so a statement
+ * that left one open (`BEGIN`) fails here and its session is ended instead.
+ */
+async function resetSession(client: pg.Client): Promise<void> {
+  await client.query('DISCARD ALL');
+  await applySessionSettings(client);
+}
+
+/**
+ * Which warm sessions a statement may reuse: the same stored connection (the slot's owner), the same
+ * configuration and the same checked addresses. Hashed, so no password sits in the pool's keys.
+ */
+function warmKey(config: PgConfig, destination: CheckedDestination): string {
+  return createHash('sha256')
+    .update(JSON.stringify(['postgresql', config, destination]))
+    .digest('base64');
+}
+
+/**
+ * One statement's connection: a warm one from the pool where the statement has a slot there, a new one
+ * otherwise. Abort stops the backend's statement with pg_cancel_backend from a side connection (ending
+ * the client alone would not) and ends the client; every exit path ends or releases the client exactly
+ * once (see StatementSession). A statement that ran to its end gives its client back to the pool, reset.
  */
 export class PgSession extends StatementSession<pg.Client> {
+  private readonly warmKey: string | undefined;
+
   constructor(
     private readonly config: PgConfig,
     /** Checked once per statement; its side connections (types, cancel) reach the same addresses. */
     readonly destination: CheckedDestination,
     signal: AbortSignal,
+    private readonly warm?: WarmSessionSlot,
   ) {
     super(signal);
+    this.warmKey = warm?.pool.enabled ? warmKey(config, destination) : undefined;
   }
 
   protected open(): Promise<pg.Client> {
+    const taken =
+      this.warmKey === undefined ? undefined : this.warm?.pool.take(this.warm.owner, this.warmKey);
+    if (taken instanceof WarmPgClient) return Promise.resolve(taken.client);
+    if (taken !== undefined) void taken.end();
     return openPgClient(this.config, this.destination);
+  }
+
+  /** Resets the client and gives it to the pool, without making the statement's last batch wait for that. */
+  protected override release(client: pg.Client): Promise<void> {
+    const { warm, warmKey: key } = this;
+    if (warm === undefined || key === undefined || !warm.pool.enabled) return endPgClient(client);
+    void withTimeout(resetSession(client), SIDE_TIMEOUT_MS, () =>
+      Promise.reject(new Error('reset timed out')),
+    ).then(
+      () => warm.pool.give(warm.owner, key, new WarmPgClient(client)),
+      () => endPgClient(client),
+    );
+    return Promise.resolve();
   }
 
   protected async shut(client: pg.Client, cancel: boolean): Promise<void> {

@@ -78,7 +78,7 @@ export async function streamPostgres(
   config: PgConfig,
   sql: string,
   parameters: readonly ParameterValue[],
-  { signal, batchSize }: StreamOptions,
+  { signal, batchSize, warm }: StreamOptions,
   context: ConnectorContext,
   path: PgReadPath = 'auto',
 ): Promise<QueryStream> {
@@ -90,7 +90,7 @@ export async function streamPostgres(
       : undefined;
   if (path === 'copy' && copy === undefined) throw new Error(`Not a statement for COPY: ${sql}`);
   const destination = await destinationForQuery(pgTarget(config), context, signal, secretsOf(config));
-  const session = new PgSession(config, destination, signal);
+  const session = new PgSession(config, destination, signal, warm);
   // Positions in COPY's errors count from the start of `COPY (`; the caller sent the statement alone.
   let shift = 0;
   return session.stream<RawRow>(
