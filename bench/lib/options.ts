@@ -36,6 +36,8 @@ export interface Options {
   cpuProfDir: string | undefined;
   /** Exit 1 when a target is missed (never in smoke mode). */
   strict: boolean;
+  /** Scenario 4: autocannon on the last CPU, the servers on the others (taskset). */
+  pin: boolean;
 }
 
 const HELP = `usage: npm run bench -- [options]
@@ -56,6 +58,7 @@ const HELP = `usage: npm run bench -- [options]
   --no-build           do not run \`npm run build\` when dist/ is older than src/
   --cpu-prof DIR       run every qrun process under node --cpu-prof, profiles written to DIR
   --strict             exit 1 when a target is missed
+  --pin                page serving: autocannon on the last CPU, the servers on the others (taskset)
 `;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -86,6 +89,7 @@ export function parseOptions(argv: string[]): Options {
       'no-build': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       strict: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -121,5 +125,6 @@ export function parseOptions(argv: string[]): Options {
     build: !values['no-build'],
     cpuProfDir: values['cpu-prof'],
     strict: values.strict && !smoke,
+    pin: values.pin,
   };
 }

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon, { type Result } from 'autocannon';
 import { TABLE_QUERY } from '../lib/databases.js';
@@ -13,6 +14,9 @@ import { walkPages } from './readback.js';
  * Scenario 4: autocannon, random pages of the finished 1,000,000-row result, against a plain Fastify
  * route serving the very same response bytes from memory. autocannon runs in this process; both
  * servers are child processes on 127.0.0.1, so the client's CPU cost is the same on both sides.
+ * With `--pin` (and `taskset` and two CPUs or more), the load generator runs on the last CPU and the
+ * servers (every thread, the thread pool included) on the others, so that the servers' figures are not the
+ * share of a core they won from autocannon.
  */
 export async function serve(ctx: BenchContext): Promise<ResultRow[]> {
   const { options, qrun } = ctx;
@@ -34,6 +38,7 @@ export async function serve(ctx: BenchContext): Promise<ResultRow[]> {
     ],
     { cwd: ROOT },
   );
+  const unpin = options.pin ? pin([qrun.pid, plain.pid]) : () => undefined;
   try {
     const plainBase = `http://127.0.0.1:${port}`;
     await waitForHttp(`${plainBase}/healthz`, plain);
@@ -101,9 +106,38 @@ export async function serve(ctx: BenchContext): Promise<ResultRow[]> {
       }),
     ];
   } finally {
+    unpin();
     await plain.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Pins this process (the load generator) to the last CPU and `servers` to the others, every thread;
+ * returns the undo. Does nothing (and says so) without `taskset` or with a single CPU.
+ */
+function pin(servers: number[]): () => void {
+  const cpus = availableParallelism();
+  const set = (pid: number, list: string) =>
+    execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+  const all = `0-${cpus - 1}`;
+  try {
+    if (cpus < 2) throw new Error('one CPU');
+    set(process.pid, String(cpus - 1));
+    for (const pid of servers) set(pid, cpus === 2 ? '0' : `0-${cpus - 2}`);
+    log(`page serving: autocannon on CPU ${cpus - 1}, the servers on the others`);
+  } catch (err) {
+    log(`page serving: not pinned (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return () => {
+    for (const pid of [process.pid, ...servers]) {
+      try {
+        set(pid, all);
+      } catch {
+        // The process may have ended; nothing to undo then.
+      }
+    }
+  };
 }
 
 /** Completed requests per second over the whole run. */
