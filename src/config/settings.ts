@@ -320,7 +320,7 @@ export const ConfigSchema = Type.Object({
     minimum: 0,
     maximum: 3600,
     description:
-      "how long a finished query's PostgreSQL session is kept, reset, for the next query on its connection (0: never)",
+      "how long a finished query's PostgreSQL session or SQLite process is kept for the next query on its connection (0: never)",
   }),
   maxQueued: whole({
     env: 'QRUN_MAX_QUEUED',

@@ -1,14 +1,19 @@
 /**
  * Attack: read what an earlier query left in a reused database session. qrun keeps the PostgreSQL session
- * of a finished query warm for the next query on the same stored connection (src/connectors/warm-sessions.ts).
+ * (and the SQLite worker process) of a finished query warm for the next query on the same stored
+ * connection (src/connectors/warm-sessions.ts).
  * A user (of this organization, or of another one with a connection to the same server and role) tries to
  * find another query's settings, temporary tables, prepared statements, role or open transaction there.
  * Defences: sessions are kept per organization and stored connection, and reset (DISCARD ALL, qrun's
  * settings again) before reuse; a session left inside a transaction, or whose statement was stopped, is
  * ended instead; deleting a connection ends its warm sessions.
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busySqliteWorkers } from '../helpers/sqlite-fixture.js';
 import { startTestServer, type Auth, type TestServer } from '../helpers/server.js';
 import { createPostgresConnection, createTenant, submitQuery, type Tenant } from '../helpers/tenants.js';
 import { waitForQueryEnd, waitUntil } from '../helpers/wait.js';
@@ -39,10 +44,19 @@ type Row = Record<string, unknown>;
 
 /** Runs `sql` to its end and returns its first page of rows (the query must succeed). */
 async function run(auth: Auth, connection: string, sql: string): Promise<Row[]> {
+  const data = await attempt(auth, connection, sql);
+  expect(data.status, JSON.stringify(data)).toBe('done');
+  return (data.results ?? []) as Row[];
+}
+
+/** Runs `sql` to its end, done or failed. */
+async function attempt(
+  auth: Auth,
+  connection: string,
+  sql: string,
+): Promise<{ status: string; results?: Row[]; error?: string }> {
   const id = await submitQuery(s, auth, connection, sql);
-  const done = await waitForQueryEnd(s, auth, id);
-  expect(done.body.data.status, done.text).toBe('done');
-  return (done.body.data.results ?? []) as Row[];
+  return (await waitForQueryEnd(s, auth, id)).body.data;
 }
 
 /** The backend serving one query on `connection`: its pid, and what the session looks like to it. */
@@ -183,5 +197,77 @@ describe('a warm session never crosses to another organization or outlives its c
     await waitUntil('the cancelled session to end', async () => !(await alive(pid)));
     const probed = await probe(a.admin, aConnection);
     expect(probed.pid).not.toBe(pid);
+  });
+});
+
+describe('SQLite: a worker process serves the next statement of its own connection only', () => {
+  let aSqlite: string;
+  let bSqlite: string;
+  let bFile: string;
+
+  /** A database file in the organization's directory, and a writable connection to it. */
+  async function sqliteConnection(tenant: Tenant, name: string): Promise<{ id: string; file: string }> {
+    const dir = path.join(s.fileRoot, tenant.organizationId);
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, name);
+    const db = new Database(file);
+    db.exec('CREATE TABLE IF NOT EXISTS secret (v TEXT); DELETE FROM secret');
+    db.prepare('INSERT INTO secret VALUES (?)').run(`secret of ${name}`);
+    db.close();
+    const r = await s.request('POST', '/api/connections', {
+      auth: tenant.admin,
+      body: { name, type: 'sqlite', configuration: { path: name, read_only: false } },
+    });
+    expect(r.status, r.text).toBe(200);
+    return { id: r.body.data.id, file };
+  }
+
+  /** Worker processes that ran a statement and wait for the next (not the spares). */
+  const kept = () => new Set(busySqliteWorkers().map((c) => c.pid));
+
+  beforeAll(async () => {
+    aSqlite = (await sqliteConnection(a, 'a.sqlite')).id;
+    const created = await sqliteConnection(b, 'b.sqlite');
+    bSqlite = created.id;
+    bFile = created.file;
+  });
+
+  it('statements in a row reuse one process, and each starts on a clean connection', async () => {
+    // Processes of other test files that ran earlier in this test process are not this test's.
+    const before = kept();
+    await run(a.admin, aSqlite, 'CREATE TEMP TABLE planted AS SELECT 42 AS secret');
+    const seen = new Set<number>();
+    const note = () => kept().forEach((pid) => before.has(pid) || seen.add(pid));
+    note();
+    for (let i = 0; i < 5; i++) {
+      const [row] = await run(
+        a.admin,
+        aSqlite,
+        "SELECT count(*) AS n FROM temp.sqlite_master WHERE name = 'planted'",
+      );
+      expect(row!.n).toBe(0);
+      note();
+    }
+    // One statement at a time: without reuse, each of the six would have used a process of its own.
+    expect(seen.size).toBeLessThanOrEqual(2);
+  });
+
+  it('an ATTACH guard slot freed by one statement is guarded again for the next', async () => {
+    // Both statements end cleanly, so the second runs in the first one's process.
+    await run(a.admin, aSqlite, 'DETACH DATABASE qrun_guard_0');
+    const stolen = await attempt(a.admin, aSqlite, `ATTACH DATABASE '${bFile}' AS stolen`);
+    expect(stolen.status).toBe('failed');
+    expect(stolen.error).toMatch(/too many attached databases/);
+  });
+
+  it("organization B's statements never run in A's process", async () => {
+    await run(a.admin, aSqlite, 'SELECT 1');
+    const aProcesses = kept();
+    expect(aProcesses.size).toBeGreaterThan(0);
+    await run(b.admin, bSqlite, 'SELECT v FROM secret');
+    const after = kept();
+    // A's processes still wait for A; B's statement ran in one of its own, which now waits for B.
+    for (const pid of aProcesses) expect(after.has(pid)).toBe(true);
+    expect([...after].some((pid) => !aProcesses.has(pid))).toBe(true);
   });
 });

@@ -8,11 +8,11 @@ import { workerEntry } from '../../core/worker-entry.js';
  * query's time. A few spares wait, already started, and each statement takes one; a replacement starts in
  * the background at once.
  *
- * A spare is still used for exactly one statement and then exits (or is killed on abort): the worker's
- * ATTACH guard and the isolation between organizations rest on a process never running a second statement,
- * so processes are pre-started, never reused. Spares start with the first SQLite statement (a server that
- * never runs SQLite starts none) and exit after SPARE_IDLE_MS without a statement, so an idle server holds
- * no extra memory for long.
+ * A spare has never run a statement, so any statement may take it. After a statement that ran to its
+ * end, its process may wait for the next statement of the same stored connection (sqlite-session.ts,
+ * through the warm-session pool), never another's; every other end kills it. Spares start with the first
+ * SQLite statement (a server that never runs SQLite starts none) and exit after SPARE_IDLE_MS without a
+ * statement, so an idle server holds no extra memory for long.
  */
 
 const entry = workerEntry(import.meta.url, 'sqlite-worker');
@@ -40,17 +40,17 @@ function startWorker(): ChildProcess {
   });
 }
 
-function usable(child: ChildProcess): boolean {
+export function usable(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null && child.connected;
 }
 
-/** A waiting spare keeps neither the parent's event loop nor its exit waiting. */
-function detach(child: ChildProcess): void {
+/** A waiting process keeps neither the parent's event loop nor its exit waiting. */
+export function detach(child: ChildProcess): void {
   child.unref();
   child.channel?.unref();
 }
 
-function attach(child: ChildProcess): void {
+export function attach(child: ChildProcess): void {
   child.ref();
   child.channel?.ref();
 }

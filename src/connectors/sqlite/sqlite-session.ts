@@ -4,12 +4,13 @@ import { QueryAbortedError, type CellValue, type ColumnInfo, type ConnectorConte
 import { resolveUnderRoot } from '../file-path.js';
 import type { SqliteConfig } from './sqlite-connector.js';
 import { workerError, workerExited, workerFailed, workerGone } from './sqlite-errors.js';
-import { sqliteProcesses } from './sqlite-processes.js';
+import type { WarmSession, WarmSessionSlot } from '../warm-sessions.js';
+import { attach, detach, sqliteProcesses, usable } from './sqlite-processes.js';
 
 /**
- * One SQLite statement's session: a child process (sqlite-worker.ts) of its own, used for this
- * statement only (pre-started: sqlite-processes.ts) and killed (SIGKILL) on abort, which stops the
- * statement inside sqlite3_step() at once.
+ * One SQLite statement's session: a child process (sqlite-worker.ts) that runs this statement alone
+ * (pre-started, sqlite-processes.ts, or kept from the same stored connection's last statement) and is
+ * killed (SIGKILL) on abort, which stops the statement inside sqlite3_step() at once.
  *
  * The exchange is pull-based: the worker sends the columns with the first batch, then one batch per
  * `next` request and nothing unasked, so at most one batch is ever in flight (memory stays flat).
@@ -85,9 +86,29 @@ export type Reply = ColumnsReply | BatchReply;
 
 // ---- the session ----
 
+/** A worker process waiting, between two statements of one stored connection, in the warm-session pool. */
+class WarmSqliteProcess implements WarmSession {
+  constructor(readonly child: ChildProcess) {}
+
+  // The worker closes its file and exits when the parent disconnects.
+  end(): Promise<void> {
+    if (usable(this.child)) this.child.disconnect();
+    return Promise.resolve();
+  }
+
+  onLost(listener: () => void): () => void {
+    this.child.once('exit', listener);
+    return () => this.child.off('exit', listener);
+  }
+}
+
+/** Worker processes are alike whatever the configuration: the owner (the stored connection) is the key. */
+const WARM_KEY = 'sqlite';
+
 /**
- * One worker process running one statement, driven one request at a time (pull-based).
- * Whatever happens (error, abort, early stop, unexpected exit) ends with the process gone.
+ * One worker process running one statement, driven one request at a time (pull-based). A statement
+ * read to its end gives the process back to its stored connection's warm sessions (or lets it exit);
+ * whatever else happens (error, abort, early stop, unexpected exit) ends with the process gone.
  */
 export class WorkerSession {
   private readonly child: ChildProcess;
@@ -95,13 +116,21 @@ export class WorkerSession {
   private failure: Error | undefined;
   private finished = false;
 
-  constructor(private readonly signal: AbortSignal) {
-    this.child = sqliteProcesses.take();
-    this.child.on('message', (message: FromWorker) => this.onMessage(message));
-    this.child.on('error', (error) => this.fail(workerFailed(error)));
-    this.child.on('exit', (code, signalName) => {
-      if (!this.finished) this.fail(workerExited(code, signalName));
-    });
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly warm?: WarmSessionSlot,
+  ) {
+    const kept = warm?.pool.enabled ? warm.pool.take(warm.owner, WARM_KEY) : undefined;
+    if (kept instanceof WarmSqliteProcess && usable(kept.child)) {
+      this.child = kept.child;
+      attach(this.child);
+    } else {
+      void kept?.end();
+      this.child = sqliteProcesses.take();
+    }
+    this.child.on('message', this.onMessage);
+    this.child.on('error', this.onError);
+    this.child.on('exit', this.onExit);
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -122,21 +151,41 @@ export class WorkerSession {
     if (!this.finished) this.kill();
   }
 
-  private onMessage(message: FromWorker): void {
+  private readonly onMessage = (message: FromWorker): void => {
     if (message.type === 'ready') return; // a fresh process announcing itself; the statement is what counts
     if (message.type === 'error') {
       this.fail(workerError(message));
       return;
     }
     if (message.done) {
-      // Nothing more to read: let the worker close the file and exit cleanly.
+      // Nothing more to read (the worker has closed the file): the process may serve the next statement.
       this.finished = true;
       this.signal.removeEventListener('abort', this.onAbort);
-      if (this.child.connected) this.child.disconnect();
+      this.release();
     }
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve(message);
+  };
+
+  private readonly onError = (error: Error): void => this.fail(workerFailed(error));
+
+  private readonly onExit = (code: number | null, signalName: NodeJS.Signals | null): void => {
+    if (!this.finished) this.fail(workerExited(code, signalName));
+  };
+
+  /** Gives the process of a finished statement to the warm-session pool, or lets it exit. */
+  private release(): void {
+    this.child.off('message', this.onMessage);
+    this.child.off('error', this.onError);
+    this.child.off('exit', this.onExit);
+    const { warm } = this;
+    if (warm?.pool.enabled && usable(this.child)) {
+      detach(this.child);
+      warm.pool.give(warm.owner, WARM_KEY, new WarmSqliteProcess(this.child));
+    } else if (this.child.connected) {
+      this.child.disconnect();
+    }
   }
 
   private readonly onAbort = (): void => {

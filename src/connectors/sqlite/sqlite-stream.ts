@@ -5,8 +5,9 @@ import { databasePath, WorkerSession, type Reply } from './sqlite-session.js';
 import { sqliteParameter } from './sqlite-values.js';
 
 /**
- * One statement in its own worker process: the first request opens the file and returns the columns
- * with the first batch (the values are mapped in the worker), each later one the next batch.
+ * One statement in a worker process of its own (for as long as it runs): the first request opens the
+ * file and returns the columns with the first batch (the values are mapped in the worker), each later
+ * one the next batch.
  */
 export async function streamSqlite(
   config: SqliteConfig,
@@ -17,7 +18,7 @@ export async function streamSqlite(
 ): Promise<QueryStream> {
   const path = checkedAtOpen(() => databasePath(config, context));
   throwIfAborted(options.signal);
-  const session = new WorkerSession(options.signal);
+  const session = new WorkerSession(options.signal, options.warm);
   let first: Reply;
   try {
     first = await session.request({

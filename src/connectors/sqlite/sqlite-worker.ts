@@ -6,9 +6,11 @@
  * worker thread's terminate() only takes effect once the native sqlite3_step() returns, which for a
  * heavy query can be minutes later, and better-sqlite3 exposes no sqlite3_interrupt().
  *
- * One process per statement: it opens the file, runs the statement and streams rows on request
- * (the messages are in sqlite-session.ts), then exits when the parent disconnects or kills it.
- * Its imports stay light (types, values, errors): every SQLite query pays for its start-up.
+ * One statement at a time: it opens the file, runs the statement and streams rows on request (the
+ * messages are in sqlite-session.ts). A statement read to its end closes its connection, and the process
+ * may then be given the next statement of the same stored connection (sqlite-session.ts, warm sessions);
+ * every other end kills the process. It exits when the parent disconnects. Its imports stay light
+ * (types, values, errors): a SQLite query that finds no process waiting pays for its start-up.
  */
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -48,8 +50,8 @@ function fail(error: unknown): void {
 /**
  * Fills every ATTACH slot with an empty in-memory database, so the user's statement cannot ATTACH
  * (or VACUUM INTO, which attaches internally) any other file, its own organization's or another's:
- * better-sqlite3 offers neither an authorizer nor sqlite3_limit(). Each process runs exactly one
- * statement, so a statement that DETACHes a slot ends before anything could use it.
+ * better-sqlite3 offers neither an authorizer nor sqlite3_limit(). Each statement has a connection of
+ * its own, guarded afresh, so a statement that DETACHes a slot ends before anything could use it.
  *
  * Extensions need nothing here: better-sqlite3 enables only the C API's sqlite3_load_extension(),
  * which this process never calls, so the SQL function load_extension() stays "not authorized".
@@ -64,13 +66,21 @@ function fillAttachSlots(database: Database.Database): void {
   }
 }
 
+/** The statement is over: its connection goes, so nothing of it is left for the process's next statement. */
+function closeDatabase(): void {
+  rows?.return?.(); // an open iterator keeps the connection busy, and close() would refuse
+  rows = undefined;
+  db?.close();
+  db = undefined;
+}
+
 function readBatch(): { rows: CellValue[][]; done: boolean } {
   const batch: CellValue[][] = [];
   if (!rows) return { rows: batch, done: true };
   while (batch.length < batchSize) {
     const next = rows.next();
     if (next.done) {
-      rows = undefined;
+      closeDatabase();
       return { rows: batch, done: true };
     }
     batch.push(next.value.map(sqliteCell));
@@ -81,11 +91,13 @@ function readBatch(): { rows: CellValue[][]; done: boolean } {
 function start(request: StartRequest): void {
   // Already a whole number of at least 1 (support.ts, batchRows).
   batchSize = request.batchSize;
+  closeDatabase();
   db = new Database(request.path, { fileMustExist: true, readonly: request.readOnly });
   fillAttachSlots(db);
   const statement = db.prepare(request.sql);
   if (!statement.reader) {
     statement.run(...request.parameters);
+    closeDatabase();
     send({ type: 'columns', columns: [], rows: [], done: true });
     return;
   }
@@ -123,8 +135,7 @@ send({ type: 'ready' });
 // The parent disconnects when it is done with us (or has exited): close the file and leave.
 process.on('disconnect', () => {
   try {
-    rows?.return?.(); // an open iterator keeps the connection busy, and close() would refuse
-    db?.close();
+    closeDatabase();
   } finally {
     process.exit(0);
   }
