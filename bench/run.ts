@@ -24,6 +24,7 @@ import { readback } from './scenarios/readback.js';
 import { scaleOut, scaleOutReps } from './scenarios/scale-out.js';
 import { serve } from './scenarios/serve.js';
 import { small } from './scenarios/small.js';
+import { smallSqlite } from './scenarios/small-sqlite.js';
 
 const options = parseOptions(process.argv.slice(2));
 const wants = (s: Scenario) => options.only.has(s);
@@ -108,6 +109,7 @@ try {
     await cleanups.pop()!();
   }
   if (wants('many')) rows.push(...(await many(options)));
+  if (wants('small-sqlite')) rows.push(...(await smallSqlite(options)));
   if (wants('memory')) rows.push(...(await memory(options, ['postgresql', 'mysql'])));
   if (wants('scale-out')) rows.push(...(await scaleOut(options)));
 } finally {

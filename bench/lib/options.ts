@@ -7,6 +7,7 @@ export const SCENARIOS = [
   'serve',
   'small',
   'many',
+  'small-sqlite',
   'memory',
   'scale-out',
 ] as const;
@@ -47,11 +48,11 @@ const HELP = `usage: npm run bench -- [options]
   --smoke              tiny sizes, one repetition, no thresholds (what CI runs)
   --rows N             rows of the pre-filled tables (default 1000000)
   --memory-rows N      rows of the memory query (default 5000000)
-  --reps N             repetitions of scenarios 1-5 and 8 (default 5)
+  --reps N             repetitions of scenarios 1-5, 8 and 9 (default 5)
   --memory-reps N      repetitions of scenario 6 (default 3)
   --duration S         autocannon seconds per run (default 10)
   --connections N      autocannon connections (default 50)
-  --small N            SELECT 1 round trips per repetition (default 200)
+  --small N            SELECT 1 round trips per repetition, scenarios 5 and 9 (default 200)
   --only LIST          comma-separated subset of: ${SCENARIOS.join(', ')}
   --database NAME      benchmark database on PostgreSQL and MariaDB (default qrun_bench)
   --keep-db            keep the benchmark databases (a later run with the same --rows reuses them)
