@@ -153,6 +153,13 @@ async function mysqlDirect(config: Record<string, any>): Promise<Direct> {
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
+    // DOUBLE from the server's own text: mysql2's text-protocol float parsing is one ulp off for some
+    // 16-digit values (632/7e0 reads 90.28571428571428; the server sends 90.28571428571429).
+    typeCast: (field, next) => {
+      if (field.type !== 'DOUBLE') return next();
+      const text = field.string('ascii');
+      return text === null ? null : Number.parseFloat(text);
+    },
   });
   await c.query("SET time_zone = '+00:00'");
   return {

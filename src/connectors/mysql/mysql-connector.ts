@@ -1,11 +1,12 @@
 /**
  * MySQL and MariaDB: one mysql2 connection per statement, rows streamed with socket back-pressure,
- * values mapped by column type, cancel via KILL QUERY.
+ * values mapped by column type (text-protocol rows decoded from the packets' bytes), cancel via KILL QUERY.
  *
  * - mysql-connector.ts  the Connector: configuration schema, capabilities, test, stream entry
  * - mysql-session.ts    a connection on a checked socket, session settings, KILL QUERY, close
  * - mysql-stream.ts     one statement → batches of rows (driver events, pause/resume)
- * - mysql-values.ts     column definitions → type names and CellValue decoders
+ * - mysql-rows.ts       text-protocol row packets → CellValues, without mysql2's row parser
+ * - mysql-values.ts     column definitions → type names, and mysql2's binary-protocol values → CellValues
  * - mysql-errors.ts     driver errors → DatabaseError (SQLSTATE, secrets scrubbed) / QueryAbortedError
  */
 import { Type, type Static } from 'typebox';

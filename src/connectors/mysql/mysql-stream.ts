@@ -1,4 +1,4 @@
-import type { Connection, FieldPacket, QueryOptions, TypeCast } from 'mysql2';
+import type { Connection, FieldPacket, TypeCast } from 'mysql2';
 import type {
   CellValue,
   ConnectorContext,
@@ -7,9 +7,10 @@ import type {
   StreamOptions,
 } from '../connector.js';
 import { destinationForQuery } from '../network.js';
-import { batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
+import { asIs, batchRows, secretsOf, throwIfAborted, type RawBatch } from '../support.js';
 import { mysqlTarget, type MysqlConfig } from './mysql-connector.js';
 import { toMysqlError } from './mysql-errors.js';
+import { readTextRows, TextRowDecoder } from './mysql-rows.js';
 import { MysqlSession } from './mysql-session.js';
 import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
 
@@ -17,13 +18,14 @@ import { mysqlColumn, type MysqlColumn } from './mysql-values.js';
 const typeCast: TypeCast = (field, next) => (field.type === 'GEOMETRY' ? field.buffer() : next());
 
 /**
- * The rows of one statement. They arrive as driver events; the socket is paused whenever a full batch
- * is waiting, so at most about one batch sits in memory while the consumer works on the previous one.
+ * The rows of one statement. They arrive as driver events (row packets, for the text protocol); the
+ * socket is paused whenever a full batch is waiting, so at most about one batch sits in memory while
+ * the consumer works on the previous one. Rows are decoded as they arrive.
  */
 class MysqlResult {
   /** undefined until the first result set's metadata arrives; null for statements without rows. */
   columns: MysqlColumn[] | null | undefined;
-  private buffer: unknown[][] = [];
+  private buffer: CellValue[][] = [];
   private ended = false;
   private failure: { error: unknown } | undefined;
   private wake: (() => void) | undefined;
@@ -34,29 +36,46 @@ class MysqlResult {
   ) {}
 
   /**
-   * Sends the statement: the text protocol without parameters, a prepared statement (real binding,
-   * binary protocol) with them. Resolves once the first result's columns (or its absence) are known.
+   * Sends the statement: the text protocol without parameters (row packets decoded by
+   * TextRowDecoder), a prepared statement (real binding, binary protocol, mysql2's values mapped by
+   * mysql-values.ts) with them. Resolves once the first result's columns (or their absence) are known.
    */
   async start(connection: Connection, sql: string, parameters: readonly ParameterValue[]): Promise<void> {
-    const options: QueryOptions = { sql, rowsAsArray: true, typeCast };
-    const command =
-      parameters.length > 0
-        ? connection.execute({ ...options, values: [...parameters] })
-        : connection.query(options);
+    const binary = parameters.length > 0;
+    const command = binary
+      ? connection.execute({ sql, rowsAsArray: true, typeCast, values: [...parameters] })
+      : connection.query({ sql, rowsAsArray: true });
     let resultSets = 0;
+    let decoder: TextRowDecoder | undefined;
     command.on('fields', (fields: FieldPacket[] | undefined) => {
       // Only the first result set is the query's result (a CALL may add more, and a final OK).
-      if (resultSets++ === 0) this.columns = fields ? fields.map(mysqlColumn) : null;
+      if (resultSets++ === 0) {
+        this.columns = fields ? fields.map(mysqlColumn) : null;
+        if (fields && !binary) decoder = new TextRowDecoder(fields);
+      }
       this.notify();
     });
+    if (!binary) {
+      readTextRows(command, (packet) => {
+        if (resultSets !== 1 || decoder === undefined) return;
+        let row: CellValue[];
+        try {
+          row = decoder.decode(packet);
+        } catch (error) {
+          // A packet this decoder cannot read: the statement fails (and is killed on close).
+          decoder = undefined;
+          this.fail(error);
+          return;
+        }
+        this.add(connection, row);
+      });
+    }
     command.on('result', (row: unknown, index: unknown) => {
       if (index !== 0 || !this.columns || !Array.isArray(row)) return;
-      this.buffer.push(row);
-      // A full batch: stop reading the socket and hand the batch over (no wake-up per row).
-      if (this.buffer.length >= this.size) {
-        connection.pause();
-        this.notify();
-      }
+      // The text protocol's rows never come this way (readTextRows); if they do, mysql2 changed.
+      if (!binary)
+        this.fail(new Error('mysql2 emitted a text-protocol row: its row state was not replaced.'));
+      else this.add(connection, decodeRow(row, this.columns));
     });
     command.on('error', (error: unknown) => {
       this.failure ??= { error };
@@ -74,9 +93,24 @@ class MysqlResult {
     this.columns ??= null;
   }
 
-  /** The next batch of raw rows, and whether the result is complete with it. */
-  async read(): Promise<RawBatch<unknown[]>> {
-    await this.until(() => this.buffer.length >= this.size || this.ended);
+  private add(connection: Connection, row: CellValue[]): void {
+    this.buffer.push(row);
+    // A full batch: stop reading the socket and hand the batch over (no wake-up per row).
+    if (this.buffer.length >= this.size) {
+      connection.pause();
+      this.notify();
+    }
+  }
+
+  /** Fails the result with `error` (the first failure wins); the statement runs on until closed. */
+  private fail(error: unknown): void {
+    this.failure ??= { error };
+    this.notify();
+  }
+
+  /** The next batch of rows, and whether the result is complete with it. */
+  async read(): Promise<RawBatch<CellValue[]>> {
+    await this.until(() => this.buffer.length >= this.size || this.ended || this.failure !== undefined);
     if (this.failure) throw this.failure.error;
     const rows = this.buffer;
     this.buffer = [];
@@ -114,7 +148,7 @@ export async function streamMysql(
   const secrets = secretsOf({ password: config.passwd });
   const destination = await destinationForQuery(mysqlTarget(config), context, signal, secrets);
   const session = new MysqlSession(config, destination, signal);
-  return session.stream<unknown[]>(
+  return session.stream<CellValue[]>(
     async (connection) => {
       const result = new MysqlResult(session, size);
       await result.start(connection, sql, parameters);
@@ -125,23 +159,20 @@ export async function streamMysql(
         columns: columns.map((c) => c.info),
         first: columns.length === 0 ? { rows: [], done: true } : undefined,
         read: () => result.read(),
-        decode: (rows) => decodeRows(rows, columns),
+        decode: asIs,
       };
     },
     (err) => toMysqlError(err, config, signal),
   );
 }
 
-/** Decodes in place: the driver builds a fresh array per row, so no second array is needed. */
-function decodeRows(rows: unknown[][], columns: MysqlColumn[]): CellValue[][] {
+/** A binary-protocol row (mysql2's values) mapped in place: the driver builds a fresh array per row. */
+function decodeRow(row: unknown[], columns: MysqlColumn[]): CellValue[] {
   const count = columns.length;
-  for (const row of rows) {
-    for (let c = 0; c < count; c++) {
-      const value = row[c];
-      row[c] = value === null || value === undefined ? null : columns[c]!.decode(value);
-    }
-    // A row shorter or longer than the columns would be a driver bug; the encoder reports it.
+  for (let c = 0; c < count; c++) {
+    const value = row[c];
+    row[c] = value === null || value === undefined ? null : columns[c]!.decode(value);
   }
-  // Every cell now holds a CellValue: the arrays are reused rather than copied (this is the hot path).
-  return rows as CellValue[][];
+  // A row shorter or longer than the columns would be a driver bug; the encoder reports it.
+  return row as CellValue[];
 }

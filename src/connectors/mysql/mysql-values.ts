@@ -6,8 +6,9 @@ import { JsonText, type CellValue, type ColumnInfo } from '../connector.js';
  *
  * The driver runs with supportBigNumbers + bigNumberStrings (BIGINT as digits), dateStrings
  * (dates as the server's text), jsonStrings (JSON as text) and decimals as strings, so what reaches
- * this file is already exact; it picks the contract's form. The same mapping serves the text
- * protocol (no parameters) and the binary protocol (prepared statements with parameters).
+ * this file is already exact; it picks the contract's form. This mapping serves the binary protocol
+ * (prepared statements with parameters); the text protocol's rows are read from their bytes by
+ * mysql-rows.ts, which shares the helpers below and gives the same values.
  *
  * JSON: MySQL sends its JSON type (245); MariaDB stores JSON as LONGTEXT and marks it only in the
  * extended column metadata (10.5+), which mysql2 negotiates, so both become JsonText. On a MariaDB
@@ -17,7 +18,7 @@ import { JsonText, type CellValue, type ColumnInfo } from '../connector.js';
  */
 
 // Column types from the protocol (include/mysql_com.h, enum_field_types).
-const T = {
+export const T = {
   DECIMAL: 0,
   TINY: 1,
   SHORT: 2,
@@ -53,10 +54,11 @@ const T = {
 } as const;
 
 const FLAG_UNSIGNED = 32;
+export const FLAG_ZEROFILL = 64;
 const FLAG_ENUM = 256;
 const FLAG_SET = 2048;
 /** Character set 63 is `binary`: the column holds bytes, not text. */
-const BINARY_CHARSET = 63;
+export const BINARY_CHARSET = 63;
 
 export type MysqlDecoder = (value: unknown) => CellValue;
 
@@ -70,11 +72,11 @@ export function mysqlColumn(field: FieldPacket): MysqlColumn {
   return { info: { name: field.name, type: typeName(field) }, decode: decoderFor(field) };
 }
 
-function flagsOf(field: FieldPacket): number {
+export function flagsOf(field: FieldPacket): number {
   return typeof field.flags === 'number' ? field.flags : 0;
 }
 
-function columnTypeOf(field: FieldPacket): number {
+export function columnTypeOf(field: FieldPacket): number {
   return field.columnType ?? field.type ?? T.VAR_STRING;
 }
 
@@ -202,7 +204,7 @@ function decodeJson(v: unknown): CellValue {
 }
 
 /** BIT(n) as its unsigned integer value (a JSON number, exact even for BIT(64)). */
-function decodeBit(v: unknown): CellValue {
+export function decodeBit(v: unknown): CellValue {
   if (!(v instanceof Uint8Array)) return Number(v);
   let n = 0n;
   for (const byte of v) n = (n << 8n) | BigInt(byte);
@@ -237,7 +239,7 @@ function dateTimeDecoder(decimals: number, suffix: string): MysqlDecoder {
 const DATE_TIME = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)$/;
 
 /** `YYYY-MM-DD HH:MM:SS[.f]` → `YYYY-MM-DDTHH:MM:SS[.f]` + suffix; zero dates keep the server's text. */
-function dateTime(text: string, suffix: string): string {
+export function dateTime(text: string, suffix: string): string {
   const m = DATE_TIME.exec(text);
   if (!m || text.startsWith('0000-00-00')) return text;
   return `${m[1]}T${m[2]}${suffix}`;
@@ -247,7 +249,7 @@ function dateTime(text: string, suffix: string): string {
  * The text protocol pads fractions to the column's precision, the binary protocol drops zero
  * fractions: both are brought to the column's precision so a value reads the same either way.
  */
-function padFraction(text: string, decimals: number): string {
+export function padFraction(text: string, decimals: number): string {
   if (!(decimals >= 1 && decimals <= 6)) return text;
   const dot = text.lastIndexOf('.');
   if (dot < 0) return /\d$/.test(text) ? `${text}.${'0'.repeat(decimals)}` : text;
@@ -259,7 +261,7 @@ function padFraction(text: string, decimals: number): string {
  * The shortest decimal that reads back as the same single-precision value: FLOAT arrives widened to
  * a double by the binary protocol (1.1 → 1.100000023841858), and should read 1.1 as MySQL shows it.
  */
-function shortestFloat32(v: number): number {
+export function shortestFloat32(v: number): number {
   if (!Number.isFinite(v)) return v;
   const f = Math.fround(v);
   for (let p = 1; p <= 9; p++) {
