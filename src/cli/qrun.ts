@@ -1,10 +1,13 @@
 #!/usr/bin/env node
+// Imported first, and few static imports after it: every module imported statically is read and compiled
+// before any of them runs, so the configuration (TypeBox) and the server load by import() below, once
+// young-generation.ts has held the young generation.
+import { releaseYoungGeneration, SERVER_COMMANDS } from './young-generation.js';
 import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import type { Qrun } from '../app/qrun.js';
-import { checkDeployment, ConfigError, loadConfig, type Config, type Role } from '../config/config.js';
+import type { Config, Role } from '../config/config.js';
 import { qrunVersion } from '../core/version.js';
-import { registerClientCommands } from './client/index.js';
 
 // The server's modules (the app, HTTP, the stores and drivers) load only in the commands that run a server
 // or the migrations: a client command (`qrun query …`) starts in a fraction of the time without them.
@@ -19,7 +22,8 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function configFor(role: Role | 'migrate'): Config {
+async function configFor(role: Role | 'migrate'): Promise<Config> {
+  const { checkDeployment, ConfigError, loadConfig } = await import('../config/config.js');
   try {
     const config = loadConfig();
     if (role !== 'migrate') checkDeployment(config, role);
@@ -65,7 +69,7 @@ async function listen(app: FastifyInstance, qrun: Qrun, host: string, port: numb
 
 /** `start` (api + worker) and `api`: the HTTP API, plus the runner for `start`. */
 async function serve(role: 'start' | 'api'): Promise<void> {
-  const config = configFor(role);
+  const config = await configFor(role);
   const [{ createQrun }, { bootstrap, firstStartMessage }, { buildHttpApp }] = await Promise.all([
     import('../app/qrun.js'),
     import('../service/bootstrap.js'),
@@ -79,13 +83,14 @@ async function serve(role: 'start' | 'api'): Promise<void> {
   onShutdown(qrun, app);
   await qrun.startBackground();
   const baseUrl = await listen(app, qrun, config.host, config.port);
+  releaseYoungGeneration();
   const message = firstStartMessage(boot, baseUrl);
   if (message) process.stdout.write(`${message}\n`);
 }
 
 /** `worker`: runs queries; HTTP only for health and metrics, and only when QRUN_WORKER_PORT is set. */
 async function work(): Promise<void> {
-  const config = configFor('worker');
+  const config = await configFor('worker');
   const [{ createQrun }, { buildOpsApp }] = await Promise.all([
     import('../app/qrun.js'),
     import('../http/app.js'),
@@ -97,11 +102,12 @@ async function work(): Promise<void> {
   onShutdown(qrun, ops);
   await qrun.startBackground();
   if (ops) await listen(ops, qrun, config.host, config.workerPort!);
+  releaseYoungGeneration();
   qrun.log.info({ concurrency: config.workerConcurrency }, 'worker running');
 }
 
 async function migrate(): Promise<void> {
-  const config = configFor('migrate');
+  const config = await configFor('migrate');
   const { migrateToLatest, openMetadataStore } = await import('../store/database.js');
   const store = openMetadataStore(config.databaseUrl, { poolSize: 1 });
   try {
@@ -144,7 +150,12 @@ program
   .description('Bring the metadata store up to the latest schema and exit.')
   .action(migrate);
 
-// The client commands (login, connections, query, queries): docs/CLI.md.
-registerClientCommands(program);
+// The client commands (login, connections, query, queries: docs/CLI.md) load only when the command line
+// is not a server's: their modules (output formats, the progress line, Unicode widths) cost an idle
+// `qrun start` about 5 MB. `qrun --help`, `qrun help` and every client command still have them all.
+if (!SERVER_COMMANDS.has(process.argv[2])) {
+  const { registerClientCommands } = await import('./client/index.js');
+  registerClientCommands(program);
+}
 
 await program.parseAsync();
