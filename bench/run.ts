@@ -17,6 +17,7 @@ import { Qrun } from './lib/qrun.js';
 import { markdownTable, type ResultRow } from './lib/report.js';
 import { ROOT, log, runCommand, secondsSince } from './lib/util.js';
 import type { BenchContext } from './scenarios/context.js';
+import { idle } from './scenarios/idle.js';
 import { ingest } from './scenarios/ingest.js';
 import { many } from './scenarios/many.js';
 import { memory } from './scenarios/memory.js';
@@ -110,6 +111,7 @@ try {
   }
   if (wants('many')) rows.push(...(await many(options)));
   if (wants('small-sqlite')) rows.push(...(await smallSqlite(options)));
+  if (wants('idle')) rows.push(...(await idle(options)));
   if (wants('memory')) rows.push(...(await memory(options, ['postgresql', 'mysql'])));
   if (wants('scale-out')) rows.push(...(await scaleOut(options)));
 } finally {

@@ -8,6 +8,7 @@ export const SCENARIOS = [
   'small',
   'many',
   'small-sqlite',
+  'idle',
   'memory',
   'scale-out',
 ] as const;
@@ -48,7 +49,7 @@ const HELP = `usage: npm run bench -- [options]
   --smoke              tiny sizes, one repetition, no thresholds (what CI runs)
   --rows N             rows of the pre-filled tables (default 1000000)
   --memory-rows N      rows of the memory query (default 5000000)
-  --reps N             repetitions of scenarios 1-5, 8 and 9 (default 5)
+  --reps N             repetitions of scenarios 1-5 and 8-10 (default 5)
   --memory-reps N      repetitions of scenario 6 (default 3)
   --duration S         autocannon seconds per run (default 10)
   --connections N      autocannon connections (default 50)
