@@ -10,6 +10,7 @@ import type { FieldPacket } from 'mysql2';
 import { describe, expect, it } from 'vitest';
 import { JsonText, type CellValue } from '../../src/connectors/connector.js';
 import { readTextRows, TextRowDecoder, type RowPacket } from '../../src/connectors/mysql/mysql-rows.js';
+import { T } from '../../src/connectors/mysql/mysql-values.js';
 import { encodeValue } from '../../src/encoding/row-encoder.js';
 
 // mysql2's packet framing is not among its exports: loaded by file path.
@@ -131,34 +132,6 @@ function packetOf(payload: Buffer): RowPacket {
     readLengthCodedString: () => null,
   };
 }
-
-const T = {
-  DECIMAL: 0,
-  TINY: 1,
-  SHORT: 2,
-  LONG: 3,
-  FLOAT: 4,
-  DOUBLE: 5,
-  NULL: 6,
-  TIMESTAMP: 7,
-  LONGLONG: 8,
-  INT24: 9,
-  DATE: 10,
-  TIME: 11,
-  DATETIME: 12,
-  YEAR: 13,
-  VARCHAR: 15,
-  BIT: 16,
-  VECTOR: 242,
-  JSON: 245,
-  NEWDECIMAL: 246,
-  ENUM: 247,
-  SET: 248,
-  BLOB: 252,
-  VAR_STRING: 253,
-  STRING: 254,
-  GEOMETRY: 255,
-} as const;
 
 describe('TextRowDecoder: every type of the value table', () => {
   const cases: {
